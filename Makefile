@@ -1,0 +1,46 @@
+# kube-pmix: set-up, demo, tests and benchmarks.
+# `make demo` and `make test` are all a fresh machine needs.
+
+# The virtual environment is made from the system Python so that the
+# unprivileged pod user of the local cluster can run what it installs.
+PYTHON_BASE ?= /usr/bin/python3
+VENV        := .venv
+PY          := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: all deps system-deps venv demo test unit bench lint clean
+
+all: venv
+
+system-deps:
+	bash scripts/install-system-deps.sh
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON_BASE) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev,mpi]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+deps: system-deps venv
+
+demo: deps
+	$(VENV)/bin/kube-pmix demo
+
+test: deps
+	mkdir -p test-results
+	$(PY) -m pytest -ra --junitxml=test-results/junit.xml $(PYTEST_ARGS)
+
+unit: venv
+	$(PY) -m pytest -ra tests/unit $(PYTEST_ARGS)
+
+bench: deps
+	$(PY) -m bench
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) test-results .pytest_cache .mypy_cache

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian packages kube-pmix needs on the machine that runs the
+# local cluster, the tests and the demo. Idempotent: does nothing when all are there.
+set -euo pipefail
+
+need=()
+command -v podman >/dev/null || need+=(podman)
+command -v runc >/dev/null || need+=(runc)
+command -v newuidmap >/dev/null || need+=(uidmap)
+command -v sshd >/dev/null || [ -x /usr/sbin/sshd ] || need+=(openssh-server)
+command -v ip >/dev/null || need+=(iproute2)
+command -v fuse-overlayfs >/dev/null || need+=(fuse-overlayfs)
+command -v nsenter >/dev/null || need+=(util-linux)
+command -v cc >/dev/null || need+=(gcc)
+/usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+
+if [ ${#need[@]} -eq 0 ]; then
+    exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-system-deps: missing ${need[*]}; run as root (apt-get install ${need[*]})" >&2
+    exit 1
+fi
+echo "install-system-deps: apt-get install ${need[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
