@@ -13,7 +13,7 @@ import click
 
 # name -> (module, attribute, one-line help)
 _GROUPS: dict[str, tuple[str, str, str]] = {
-    "local": ("kube_pmix.local.cli", "local", "Run a local cluster on this machine (pods are Linux namespaces)."),
+    "local": ("kube_pmix.local.cli", "local", "Run a local cluster (pods are Linux namespaces)."),
     "demo": ("kube_pmix.demo", "demo", "Run the paper's demo on a fresh local cluster."),
 }
 

@@ -1,0 +1,1 @@
+"""Benchmarks: each module compares us with the baseline in the same run, as ratios."""

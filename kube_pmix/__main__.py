@@ -1,0 +1,5 @@
+"""`python -m kube_pmix` is the `kube-pmix` command."""
+
+from kube_pmix.cli import main
+
+main()

@@ -1,0 +1,126 @@
+"""Real PRRTE and Open MPI across the local cluster's pods, with kubexec as the rsh agent.
+
+Everything runs inside the login pod as the unprivileged pod user, exactly as a
+user who typed `kubectl exec -it <login pod> -- bash` would: the pod's
+environment already names kubexec (PRTE_MCA_plm_ssh_agent) and the hostfile
+of the compute pods (PRTE_MCA_prte_default_hostfile).
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.cluster, pytest.mark.mpi]
+
+
+def run_in_login(cluster, command: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    return cluster.pod_exec(cluster.login_pod, ["/bin/bash", "-c", command], timeout=timeout)
+
+
+def prted_pids(cluster, pods) -> dict[str, list[int]]:
+    """prted processes still alive, per pod."""
+    found: dict[str, list[int]] = {}
+    for pod in pods:
+        for pid in cluster.pod_pids(pod):
+            try:
+                comm = Path(f"/proc/{pid}/comm").read_text().strip()
+            except OSError:
+                continue
+            if comm == "prted":
+                found.setdefault(pod, []).append(pid)
+    return found
+
+
+def wait_no_prted(cluster, pods, timeout: float = 20) -> dict[str, list[int]]:
+    deadline = time.monotonic() + timeout
+    left = prted_pids(cluster, pods)
+    while left and time.monotonic() < deadline:
+        time.sleep(0.5)
+        left = prted_pids(cluster, pods)
+    return left
+
+
+def test_hostname_twice_per_compute_pod(local_cluster):
+    result = run_in_login(local_cluster, "prterun --map-by ppr:2:node hostname")
+    assert result.returncode == 0, result.stderr
+    counts = collections.Counter(result.stdout.split())
+    assert counts == {pod: 2 for pod in local_cluster.compute_pods}
+    assert wait_no_prted(local_cluster, local_cluster.compute_pods) == {}
+
+
+def test_init_finalize_size_10(local_cluster, init_finalize):
+    result = run_in_login(
+        local_cluster, f"prterun --personality ompi --map-by ppr:2:node {init_finalize} -a"
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^\s*0\) Size: 10 \(Running\)$", result.stdout, re.M), result.stdout
+    nodes = len(local_cluster.compute_pods)
+    assert re.search(rf"NP  :\s+10 procs \[\s+{nodes} Nodes at\s+2 PPN\]", result.stdout)
+
+
+def test_persistent_dvm_prte_prun_pterm(local_cluster):
+    script = (
+        "set -e; unset PRTE_MCA_schizo_proxy; prte --daemonize; "
+        "echo ::first; prun --map-by ppr:1:node hostname; "
+        "echo ::second; prun --map-by ppr:1:node hostname; "
+        "pterm"
+    )
+    result = run_in_login(local_cluster, script)
+    assert result.returncode == 0, result.stdout + result.stderr
+    first, second = result.stdout.split("::second")
+    expected = collections.Counter(local_cluster.compute_pods)
+    assert collections.Counter(first.replace("::first", "").split()) == expected
+    assert collections.Counter(second.split()) == expected
+    assert wait_no_prted(local_cluster, local_cluster.compute_pods) == {}
+
+
+def test_tree_spawn_runs_kubexec_from_compute_pods(local_cluster, tmp_path_factory):
+    """With a routing radix of 1 the daemons form a chain, so each prted launches the next.
+
+    The agent is a two-line script that records where it runs and then execs
+    kubexec: a compute pod in the log proves kubexec worked from inside a pod.
+    """
+    log_dir = Path(local_cluster.venv).parent / "build" / "tree-spawn"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_dir.chmod(0o1777)
+    log = log_dir / f"{local_cluster.name}.log"
+    log.unlink(missing_ok=True)
+    agent = log_dir / "logging-agent.sh"
+    agent.write_text(f'#!/bin/sh\necho "$(hostname) $1" >> {log}\nexec kubexec "$@"\n')
+    agent.chmod(0o755)
+    try:
+        result = run_in_login(
+            local_cluster,
+            f"prterun --prtemca plm_ssh_agent {agent} --prtemca routed_radix 1 "
+            "--map-by ppr:1:node hostname",
+        )
+        assert result.returncode == 0, result.stderr
+        assert sorted(result.stdout.split()) == sorted(local_cluster.compute_pods)
+        sources = {line.split()[0] for line in log.read_text().splitlines()}
+        assert sources & set(local_cluster.compute_pods), log.read_text()
+    finally:
+        log.unlink(missing_ok=True)
+
+
+def test_deleted_pod_fails_fast_and_leaves_no_daemon(cluster_factory):
+    cluster = cluster_factory(nodes=3)
+    victim = cluster.compute_pods[1]
+    cluster.delete_pod(victim)
+    try:
+        result = cluster.pod_exec(
+            cluster.login_pod,
+            ["/bin/bash", "-c", "prterun --map-by ppr:1:node hostname"],
+            timeout=30,
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"prterun did not exit within 30 s after {victim} was deleted")
+    assert result.returncode != 0
+    assert victim in result.stdout + result.stderr
+    survivors = [pod for pod in cluster.compute_pods if pod != victim]
+    assert wait_no_prted(cluster, survivors) == {}
