@@ -8,6 +8,9 @@ VENV        := .venv
 PY          := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
+.DEFAULT_GOAL := all
+include mk/cluster.mk
+
 .PHONY: all deps system-deps venv demo test unit bench lint clean
 
 all: venv
@@ -28,7 +31,7 @@ deps: system-deps venv
 demo: deps
 	$(VENV)/bin/kube-pmix demo
 
-test: deps
+test: deps checkov-venv
 	mkdir -p test-results
 	$(PY) -m pytest -ra --junitxml=test-results/junit.xml $(PYTEST_ARGS)
 

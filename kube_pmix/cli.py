@@ -15,6 +15,13 @@ import click
 _GROUPS: dict[str, tuple[str, str, str]] = {
     "local": ("kube_pmix.local.cli", "local", "Run a local cluster (pods are Linux namespaces)."),
     "demo": ("kube_pmix.demo", "demo", "Run the paper's demo on a fresh local cluster."),
+    "render": ("kube_pmix.vcluster.cli", "render_cmd", "Print a virtual cluster's manifests."),
+    "deploy": ("kube_pmix.vcluster.cli", "deploy_cmd", "Deploy a virtual cluster variant."),
+    "login": ("kube_pmix.vcluster.cli", "login_cmd", "Shell in a virtual cluster's login pod."),
+    "undeploy": ("kube_pmix.vcluster.cli", "undeploy_cmd", "Remove a virtual cluster."),
+    "images": ("kube_pmix.vcluster.cli", "images_cmd", "Build and push the container images."),
+    "variants": ("kube_pmix.vcluster.cli", "variants_cmd", "List the virtual cluster variants."),
+    "waitfor-log": ("kube_pmix.vcluster.cli", "waitfor_log_cmd", "Show the login waiter's log."),
 }
 
 

@@ -1,0 +1,1 @@
+"""The virtual cluster on a real Kubernetes: variants, rendering, deployment, images."""

@@ -1,0 +1,244 @@
+"""Thin click commands for the virtual cluster; registered in the umbrella `kube-pmix`.
+
+Every command maps our errors to one line on stderr and a distinct exit status:
+3 unknown variant/image, 4 render failed, 5 an external command (kubectl,
+podman) failed; 2 is click's usage error. Parameters also come from the
+environment variables of the paper's Makefile (NAMESPACE, IMAGE_REGISTRY, ...).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Any, Callable, Optional, TypeVar
+
+import click
+
+from kube_pmix.vcluster import deploy as kd
+from kube_pmix.vcluster import images as ki
+from kube_pmix.vcluster.errors import CommandError, RenderError, UnknownName, VClusterError
+from kube_pmix.vcluster.render import RenderParams, render, to_yaml
+from kube_pmix.vcluster.variants import VARIANTS, variant
+
+EXIT_UNKNOWN = 3
+EXIT_RENDER = 4
+EXIT_COMMAND = 5
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _errors(fn: F) -> F:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except UnknownName as exc:
+            status = EXIT_UNKNOWN
+            message = str(exc)
+        except RenderError as exc:
+            status, message = EXIT_RENDER, f"render failed: {exc}"
+        except CommandError as exc:
+            status, message = EXIT_COMMAND, str(exc)
+        except VClusterError as exc:  # pragma: no cover - every subclass is handled above
+            status, message = EXIT_RENDER, str(exc)
+        click.echo(f"kube-pmix: {message}", err=True)
+        sys.exit(status)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _run(argv: list[str], stdin_text: Optional[str] = None) -> None:
+    """Run a kubectl/podman command, showing its warnings (stderr) as it would."""
+    done = kd.run(argv, stdin_text)
+    if done.stderr:
+        click.echo(done.stderr, err=True, nl=False)
+
+
+_VARIANT = click.argument("variant_name", metavar="VARIANT")
+_NAMESPACE = click.option("--namespace", envvar="NAMESPACE", default="kube-pmix",
+                          show_default=True, help="Namespace of the cluster [env NAMESPACE].")
+_KUBECTL = click.option("--kubectl", envvar="KUBECTL", default="kubectl", show_default=True,
+                        help="kubectl command [env KUBECTL].")
+_CONTEXT = click.option("--context", default=None, help="kubeconfig context.")
+
+
+def _render_options(fn: F) -> F:
+    for option in reversed((
+        _NAMESPACE,
+        click.option("--replicas", envvar="REPLICAS", type=click.IntRange(min=1), default=2,
+                     show_default=True, help="Compute pods [env REPLICAS]."),
+        click.option("--registry", envvar="IMAGE_REGISTRY", default=ki.DEFAULT_REGISTRY,
+                     show_default=True, help="Image registry/prefix [env IMAGE_REGISTRY]."),
+        click.option("--tag", envvar="IMAGE_TAG_NAME", default=ki.DEFAULT_TAG, show_default=True,
+                     help="Image tag [env IMAGE_TAG_NAME]."),
+        click.option("--slots", type=click.IntRange(min=1), default=None,
+                     help="slots=K on every hostfile line."),
+        click.option("--wait-timeout", type=click.IntRange(min=1), default=600,
+                     show_default=True, help="Seconds the login's waiter waits for the pods."),
+    )):
+        fn = option(fn)
+    return fn
+
+
+def _params(variant_name: str, namespace: str, replicas: int, registry: str, tag: str,
+            slots: Optional[int], wait_timeout: int) -> RenderParams:
+    variant(variant_name)
+    return RenderParams(variant_name, namespace, replicas, registry, tag, slots, wait_timeout)
+
+
+@click.command("render")
+@_VARIANT
+@_render_options
+@_KUBECTL
+@_errors
+def render_cmd(variant_name: str, kubectl: str, **opts: Any) -> None:
+    """Print the manifests of VARIANT with the parameters applied (no ssh keys)."""
+    click.echo(to_yaml(render(_params(variant_name, **opts), kubectl)), nl=False)
+
+
+@click.command("deploy")
+@_VARIANT
+@_render_options
+@_KUBECTL
+@_CONTEXT
+@click.option("--wait/--no-wait", default=False, help="Wait until the login pod is Ready.")
+@_errors
+def deploy_cmd(variant_name: str, kubectl: str, context: Optional[str], wait: bool,
+               **opts: Any) -> None:
+    """Create (or update) the virtual cluster of VARIANT."""
+    from kube_pmix.vcluster.sshkeys import ssh_secret
+
+    params = _params(variant_name, **opts)
+    objects = render(params, kubectl)
+    ns = params.namespace
+    # The Namespace first: the Secret below needs it.
+    namespace_objects = [o for o in objects if o.get("kind") == "Namespace"]
+    _run(kd.apply_argv(ns, kubectl, context), to_yaml(namespace_objects))
+    # Keep the keys of a running cluster: its sshd already loaded them.
+    if variant(variant_name).needs_ssh_keys and not kd.run(
+        kd.secret_exists_argv(ns, kubectl, context), capture=True
+    ).stdout.strip():
+        _run(kd.apply_argv(ns, kubectl, context), to_yaml([ssh_secret(ns)]))
+    _run(kd.apply_argv(ns, kubectl, context), to_yaml(objects))
+    if wait:
+        _run(kd.wait_login_argv(ns, params.wait_timeout, kubectl, context))
+
+
+@click.command("login")
+@_VARIANT
+@_NAMESPACE
+@_KUBECTL
+@_CONTEXT
+@click.option("--timeout", type=click.IntRange(min=1), default=600, show_default=True,
+              help="Seconds to wait for the login pod.")
+@_errors
+def login_cmd(variant_name: str, namespace: str, kubectl: str, context: Optional[str],
+              timeout: int) -> None:
+    """Wait for the login pod of VARIANT, then open a shell in it."""
+    variant(variant_name)
+    _run(kd.wait_login_argv(namespace, timeout, kubectl, context))
+    sys.exit(kd.interactive(kd.login_argv(namespace, kubectl, context)))
+
+
+@click.command("undeploy")
+@_VARIANT
+@_render_options
+@_KUBECTL
+@_CONTEXT
+@_errors
+def undeploy_cmd(variant_name: str, kubectl: str, context: Optional[str], **opts: Any) -> None:
+    """Delete the virtual cluster of VARIANT and its ssh keys.
+
+    The namespace is kept: it may hold other things (`kubectl delete namespace` removes it).
+    """
+    params = _params(variant_name, **opts)
+    objects = render(params, kubectl)
+    namespaced = [o for o in objects if o.get("kind") != "Namespace"]
+    _run(kd.delete_argv(params.namespace, kubectl, context), to_yaml(namespaced))
+    _run(kd.delete_secret_argv(params.namespace, kubectl, context))
+
+
+@click.command("waitfor-log")
+@_NAMESPACE
+@_KUBECTL
+@_CONTEXT
+@_errors
+def waitfor_log_cmd(namespace: str, kubectl: str, context: Optional[str]) -> None:
+    """Show the log of the login Job's job-waiter init container."""
+    _run(kd.waitfor_log_argv(namespace, kubectl, context))
+
+
+@click.group("images")
+def images_cmd() -> None:
+    """Build and push the container images (podman or docker)."""
+
+
+_IMG_OPTS = (
+    click.option("--registry", envvar="IMAGE_REGISTRY", default=ki.DEFAULT_REGISTRY,
+                 show_default=True, help="[env IMAGE_REGISTRY]"),
+    click.option("--tag", envvar="IMAGE_TAG_NAME", default=ki.DEFAULT_TAG, show_default=True,
+                 help="[env IMAGE_TAG_NAME]"),
+)
+
+
+def _img_opts(fn: F) -> F:
+    for option in reversed(_IMG_OPTS):
+        fn = option(fn)
+    return fn
+
+
+@images_cmd.command("list")
+def images_list() -> None:
+    """List the images, parents first."""
+    for img in ki.IMAGES.values():
+        click.echo(f"{img.name:22} {img.summary}")
+
+
+@images_cmd.command("build")
+@click.argument("names", nargs=-1)
+@_img_opts
+@click.option("--base", envvar="IMAGE_BASE", default=ki.DEFAULT_BASE, show_default=True,
+              help="Distribution base image [env IMAGE_BASE].")
+@click.option("--build-cmd", envvar="IMAGE_BUILD_CMD", default="podman build",
+              show_default=True, help="[env IMAGE_BUILD_CMD]")
+@click.option("--parents/--no-parents", default=True, show_default=True,
+              help="Also build the images NAMES are built from.")
+@click.option("--dry-run", is_flag=True, help="Print the commands only.")
+@_errors
+def images_build(names: tuple[str, ...], registry: str, tag: str, base: str, build_cmd: str,
+                 parents: bool, dry_run: bool) -> None:
+    """Build NAMES (all images if none), from the source tree."""
+    from kube_pmix.vcluster.paths import repo_root
+
+    chosen = ki.with_parents(list(names)) if parents and names else (
+        [ki.image(n) for n in names] or list(ki.IMAGES.values()))
+    for img in chosen:
+        argv = ki.build_argv(img, registry, tag, base, build_cmd, str(repo_root()))
+        click.echo(" ".join(argv), err=True)
+        if not dry_run:
+            kd.run(argv, stream_stderr=True)
+
+
+@images_cmd.command("push")
+@click.argument("names", nargs=-1)
+@_img_opts
+@click.option("--push-cmd", envvar="IMAGE_PUSH_CMD", default="podman push", show_default=True,
+              help="[env IMAGE_PUSH_CMD]")
+@click.option("--dry-run", is_flag=True, help="Print the commands only.")
+@_errors
+def images_push(names: tuple[str, ...], registry: str, tag: str, push_cmd: str,
+                dry_run: bool) -> None:
+    """Push NAMES (all images if none)."""
+    chosen = [ki.image(n) for n in names] or list(ki.IMAGES.values())
+    for img in chosen:
+        argv = ki.push_argv(img, registry, tag, push_cmd)
+        click.echo(" ".join(argv), err=True)
+        if not dry_run:
+            kd.run(argv, stream_stderr=True)
+
+
+@click.command("variants")
+def variants_cmd() -> None:
+    """List the virtual-cluster variants."""
+    for v in VARIANTS.values():
+        click.echo(f"{v.name:28} {v.summary}")

@@ -1,0 +1,137 @@
+"""`kube-pmix-wait-for-pods`: the login pod's init container.
+
+Waits for the compute pods of the virtual cluster and writes the hostfiles the
+login shell and PRRTE use. Exit statuses: 0 done, 1 timed out (the message names
+the pods and why), 3 API error (forbidden, unreachable), 4 cannot write the
+hostfiles, 2 usage (click).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import click
+
+from launchers.waitfor import ApiError, WaitSpec, WaitTimeout, wait_for_pods, write_hostfiles
+
+EXIT_TIMEOUT = 1
+EXIT_API = 3
+EXIT_WRITE = 4
+
+_SA_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+DEFAULT_SELECTOR = "app=hpc-compute-nodes,hpcnode=compute-node"
+
+
+def _default_namespace() -> str:
+    try:
+        with open(_SA_NAMESPACE) as f:
+            return f.read().strip() or "kube-pmix"
+    except OSError:
+        return "kube-pmix"
+
+
+def _core_v1(kubeconfig: Optional[str], context: Optional[str]) -> Any:
+    """A CoreV1Api: explicit kubeconfig, else in-cluster, else the default kubeconfig."""
+    from kubernetes import client, config
+
+    try:
+        if kubeconfig:
+            config.load_kube_config(config_file=kubeconfig, context=context)
+        elif os.environ.get("KUBERNETES_SERVICE_HOST") and not context:
+            config.load_incluster_config()
+        else:
+            config.load_kube_config(context=context)
+    except Exception as exc:  # config errors come as several unrelated types
+        raise ApiError(f"no usable Kubernetes configuration: {exc}") from exc
+    return client.CoreV1Api()
+
+
+def _progress(line: str) -> None:
+    click.echo(f"wait-for-pods: {line}", err=True)
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-n", "--count", type=click.IntRange(min=1), required=True,
+              help="Number of compute pods to wait for.")
+@click.option("--namespace", default=None,
+              help="Namespace of the pods [default: the pod's own, else kube-pmix].")
+@click.option("-l", "--selector", default=DEFAULT_SELECTOR, show_default=True,
+              help="Label selector of the compute pods.")
+@click.option("--service", default="hpc-cluster", show_default=True,
+              help="Headless service that gives the pods DNS names ('' for none).")
+@click.option("--self-name", "self_names", multiple=True, metavar="NAME",
+              help="Another DNS name that must resolve first (the login pod's own name, "
+                   "which the daemons call back to). Repeatable.")
+@click.option("--dns/--no-dns", default=True, show_default=True,
+              help="Also wait until the DNS names resolve.")
+@click.option("-o", "--output-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("/opt/hpc/etc"), show_default=True,
+              help="Where to write hostfile and hostfile_ip.")
+@click.option("--slots", type=click.IntRange(min=1), default=None,
+              help="Add slots=K to every hostfile line.")
+@click.option("--host-format", default=None,
+              help="Name written per host; fields {pod}, {service}, {namespace} "
+                   "[default: {pod}.{service}.{namespace}, or {pod} without a service].")
+@click.option("-t", "--timeout", type=click.FloatRange(min=0), default=600.0, show_default=True,
+              help="Seconds to wait before failing.")
+@click.option("--kubeconfig", type=click.Path(dir_okay=False), default=None,
+              help="Kubeconfig file [default: in-cluster, else ~/.kube/config].")
+@click.option("--context", default=None, help="Kubeconfig context.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines.")
+def main(
+    count: int,
+    namespace: Optional[str],
+    selector: str,
+    service: str,
+    self_names: tuple[str, ...],
+    dns: bool,
+    output_dir: Path,
+    slots: Optional[int],
+    host_format: Optional[str],
+    timeout: float,
+    kubeconfig: Optional[str],
+    context: Optional[str],
+    quiet: bool,
+) -> None:
+    """Wait until COUNT compute pods are Ready and resolvable, then write the hostfiles."""
+    namespace = namespace or _default_namespace()
+    if host_format is None:
+        host_format = "{pod}.{service}.{namespace}" if service else "{pod}"
+    try:
+        host_format.format(pod="p", service="s", namespace="n")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise click.BadParameter(f"unknown field {exc}", param_hint="--host-format") from exc
+    spec = WaitSpec(
+        namespace=namespace,
+        selector=selector,
+        count=count,
+        timeout=timeout,
+        service=service,
+        extra_names=self_names,
+        check_dns=dns,
+    )
+    try:
+        pods = wait_for_pods(_core_v1(kubeconfig, context), spec,
+                             progress=None if quiet else _progress)
+    except WaitTimeout as exc:
+        click.echo(f"wait-for-pods: timed out in namespace {namespace}: {exc}", err=True)
+        sys.exit(EXIT_TIMEOUT)
+    except ApiError as exc:
+        click.echo(f"wait-for-pods: {exc} (namespace {namespace})", err=True)
+        sys.exit(EXIT_API)
+    try:
+        hostfile, hostfile_ip = write_hostfiles(
+            output_dir, pods, slots, host_format, service=service, namespace=namespace
+        )
+    except OSError as exc:
+        click.echo(f"wait-for-pods: cannot write hostfiles in {output_dir}: {exc}", err=True)
+        sys.exit(EXIT_WRITE)
+    if not quiet:
+        _progress(f"wrote {hostfile} and {hostfile_ip} ({len(pods)} hosts)")
+
+
+if __name__ == "__main__":
+    main()

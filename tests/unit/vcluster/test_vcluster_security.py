@@ -1,0 +1,149 @@
+"""Security defaults of the rendered manifests, and the checkov scan with its listed
+exceptions (manifests/checkov.yaml, images/checkov.yaml)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+from vc_helpers import find, pod_specs
+
+from kube_pmix.vcluster.paths import images_dir, manifests_dir, repo_root
+from kube_pmix.vcluster.render import Manifest, to_yaml
+from kube_pmix.vcluster.variants import VARIANTS
+
+PODMAN_CAPS = {"CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETFCAP", "SETGID",
+               "SETPCAP", "SETUID", "SYS_CHROOT"}
+
+
+def _containers(spec: Manifest) -> list[Manifest]:
+    return list(spec.get("initContainers", [])) + list(spec["containers"])
+
+
+def test_pods_run_as_non_root_with_runtime_default_seccomp(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    for name, objects in rendered.items():
+        for spec in pod_specs(objects):
+            ctx = spec["securityContext"]
+            assert ctx["runAsNonRoot"] is True and ctx["runAsUser"] >= 10000, name
+            assert ctx["seccompProfile"]["type"] == "RuntimeDefault", name
+            assert not spec.get("hostNetwork") and not spec.get("hostPID"), name
+            assert not spec.get("hostIPC"), name
+
+
+def test_no_container_is_privileged_and_all_have_requests(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    for name, objects in rendered.items():
+        for spec in pod_specs(objects):
+            for c in _containers(spec):
+                sc = c["securityContext"]
+                assert sc.get("privileged") is not True, (name, c["name"])
+                assert sc["readOnlyRootFilesystem"] is True, (name, c["name"])
+                assert "ALL" in sc["capabilities"]["drop"], (name, c["name"])
+                assert {"cpu", "memory"} <= set(c["resources"]["requests"]), (name, c["name"])
+                assert "memory" in c["resources"]["limits"], (name, c["name"])
+
+
+def test_privilege_escalation_only_where_rootless_podman_needs_it(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    for name, objects in rendered.items():
+        podman = VARIANTS[name].podman
+        for spec in pod_specs(objects):
+            waiter_and_main = _containers(spec)
+            for c in waiter_and_main:
+                sc = c["securityContext"]
+                if podman and c["name"] != "job-waiter":
+                    assert sc["allowPrivilegeEscalation"] is True
+                    assert set(sc["capabilities"]["add"]) == PODMAN_CAPS
+                    assert sc["seccompProfile"]["type"] == "Unconfined"
+                else:
+                    assert sc["allowPrivilegeEscalation"] is False, (name, c["name"])
+                    assert "add" not in sc["capabilities"], (name, c["name"])
+                    assert "seccompProfile" not in sc, (name, c["name"])
+        ns = find(objects, "Namespace")["metadata"]["labels"]
+        level = "privileged" if podman else "baseline"
+        assert ns["pod-security.kubernetes.io/enforce"] == level, name
+
+
+def test_rbac_is_namespaced_and_minimal(rendered: dict[str, list[Manifest]]) -> None:
+    for objects in rendered.values():
+        rules = find(objects, "Role")["rules"]
+        assert rules == [
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create", "get"],
+             "resourceNames": ["hpc-cn-0", "hpc-cn-1"]},
+        ]
+
+
+def test_ssh_variants_do_not_mount_tokens_on_compute_pods(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    for name, objects in rendered.items():
+        sts = find(objects, "StatefulSet")["spec"]["template"]["spec"]
+        automount = sts.get("automountServiceAccountToken", True)
+        assert automount is (VARIANTS[name].transport == "kubectl"), name
+
+
+def _checkov() -> str:
+    """checkov lives in its own venv (`make checkov-venv`): its pins conflict with ours."""
+    candidates = [os.environ.get("CHECKOV", ""),
+                  str(repo_root() / "build" / "checkov-venv" / "bin" / "checkov"),
+                  shutil.which("checkov") or ""]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file():
+            return candidate
+    pytest.skip("checkov not installed: `make checkov-venv` (its own venv; its pinned "
+                "dependencies downgrade packages of the project's venv) or set CHECKOV")
+
+
+def _offline(argv: list[str]) -> list[str]:
+    """checkov fetches guidelines from its vendor when it can: keep it in an empty netns."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root and unshare to run checkov without network access")
+    return ["unshare", "--net", "--", *argv]
+
+
+def _run_checkov(config: Path, directory: Path) -> None:
+    argv = _offline([_checkov(), "--config-file", str(config), "-d", str(directory)])
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+    failed = [line for line in done.stdout.splitlines() if "FAILED" in line or "Check:" in line]
+    assert done.returncode == 0, "\n".join(failed) or done.stderr[-2000:]
+    assert "Failed checks: 0" in done.stdout
+
+
+def test_checkov_passes_on_every_rendered_variant(
+    rendered: dict[str, list[Manifest]], tmp_path: Path,
+) -> None:
+    from kube_pmix.vcluster.sshkeys import ssh_secret
+
+    for name, objects in rendered.items():
+        extra = [ssh_secret("kube-pmix")] if VARIANTS[name].needs_ssh_keys else []
+        (tmp_path / f"{name}.yaml").write_text(to_yaml(objects + extra))
+    _run_checkov(manifests_dir() / "checkov.yaml", tmp_path)
+
+
+def test_checkov_passes_on_every_containerfile(tmp_path: Path) -> None:
+    # checkov only recognises files named Dockerfile.
+    for containerfile in images_dir().glob("*/Containerfile"):
+        dest = tmp_path / containerfile.parent.name
+        dest.mkdir()
+        shutil.copy(containerfile, dest / "Dockerfile")
+    _run_checkov(images_dir() / "checkov.yaml", tmp_path)
+
+
+def test_checkov_exceptions_all_carry_a_reason() -> None:
+    for config in (manifests_dir() / "checkov.yaml", images_dir() / "checkov.yaml"):
+        lines = config.read_text().splitlines()
+        skips = yaml.safe_load("\n".join(lines))["skip-check"]
+        for check in skips:
+            at = next(i for i, line in enumerate(lines) if line.strip() == f"- {check}")
+            # A comment block explains each exception (directly or for the group below it).
+            above = [line for line in lines[:at] if line.strip().startswith("#")]
+            assert above, f"{config.name}: {check} has no reason"
