@@ -17,11 +17,13 @@ all: venv
 
 system-deps:
 	bash scripts/install-system-deps.sh
+	bash scripts/setup-rootless-podman.sh
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON_BASE) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,mpi]'
+	# compat mode: a plain path entry instead of an import hook, ~20 ms less per tool start
+	$(PY) -m pip install -q -e '.[dev,mpi]' --config-settings editable_mode=compat
 	touch $@
 
 venv: $(VENV)/.installed

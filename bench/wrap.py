@@ -1,0 +1,180 @@
+"""Benchmark: what wrap-container adds to starting one trivial rank.
+
+Three ways to run `true` as one rank, interleaved, as the unprivileged podman
+user: bare (no container), `podman run` with exactly the flags wrap-container
+would use (taken from its --dry-run), and wrap-container itself (the common
+no-option form, image from MPI_IMAGE). The figure that matters is the
+median of the paired differences (each wrap-container run minus the podman
+run just before it); goal: at most 30 ms.
+
+    python -m bench.wrap [--runs N]
+
+Writes bench/results/wrap.json; the last line printed is the summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pwd
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from wrap.localimage import write_rootfs
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results" / "wrap.json"
+SETUP = REPO / "scripts" / "setup-rootless-podman.sh"
+VENV_BIN = Path(sys.executable).parent
+USER = "mpiuser"
+GOAL_MS = 30.0
+
+
+class Runner:
+    """Runs commands as the podman user (setpriv execs, so it costs the same for all)."""
+
+    def __init__(self) -> None:
+        if os.geteuid() == 0:
+            subprocess.run(["bash", str(SETUP), USER], check=True, capture_output=True,
+                           timeout=300)
+            entry = pwd.getpwnam(USER)
+            self.prefix = [
+                "setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}",
+                "--init-groups", "--",
+            ]
+            home, uid = entry.pw_dir, entry.pw_uid
+        else:  # already unprivileged: use our own rootless podman
+            self.prefix = []
+            home, uid = os.environ.get("HOME", "/"), os.geteuid()
+            entry = pwd.getpwuid(uid)
+        self.uid, self.gid = entry.pw_uid, entry.pw_gid
+        self.env = {
+            "HOME": home,
+            "XDG_RUNTIME_DIR": f"/run/user/{uid}",
+            "PATH": f"{VENV_BIN}:/usr/local/bin:/usr/bin:/bin",
+            "LANG": "C.UTF-8",
+        }
+
+    def run(self, argv: Sequence[str], env: Mapping[str, str], cwd: str,
+            check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*self.prefix, *argv], env={**self.env, **env}, cwd=cwd,
+                              capture_output=True, text=True, timeout=300, check=check)
+
+    def timed(self, argv: Sequence[str], env: Mapping[str, str], cwd: str) -> float:
+        start = time.perf_counter()
+        proc = subprocess.run([*self.prefix, *argv], env={**self.env, **env}, cwd=cwd,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, timeout=300, check=False)
+        elapsed = (time.perf_counter() - start) * 1000.0
+        if proc.returncode != 0:
+            raise RuntimeError(f"{shlex.join(argv)} failed: {proc.stderr.decode().strip()}")
+        return elapsed
+
+
+CONSOLE_SCRIPT = """#!{python}
+import sys
+from wrap.cli import main
+if __name__ == '__main__':
+    sys.exit(main())
+"""
+
+
+def plain_install(folder: Path) -> str:
+    """wrap-container as a regular (or compat-editable) install runs it: a venv whose
+    site-packages names the source tree in a .pth, without the import-hook finder that
+    setuptools' default editable install adds to every interpreter start."""
+    base = getattr(sys, "_base_executable", sys.executable)
+    subprocess.run([base, "-m", "venv", "--without-pip", str(folder)], check=True, timeout=120)
+    site = next((folder / "lib").glob("python*/site-packages"))
+    (site / "kube_pmix_source.pth").write_text(f"{REPO}\n")
+    script = folder / "bin" / "wrap-container"
+    script.write_text(CONSOLE_SCRIPT.format(python=folder / "bin" / "python"))
+    script.chmod(0o755)
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod(path.stat().st_mode | 0o055)
+    return str(script)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=20, help="runs of each way (default 20)")
+    args = parser.parse_args()
+    if shutil.which("podman") is None:
+        print("wrap: SKIPPED podman is not installed", file=sys.stderr)
+        return 1
+    runner = Runner()
+    image = f"localhost/kube-pmix-wrap-bench:{uuid.uuid4().hex[:8]}"
+    wrap = str(VENV_BIN / "wrap-container")
+    with tempfile.TemporaryDirectory(prefix="wrap-bench-") as tmp:
+        os.chmod(tmp, 0o755)
+        tarball = Path(tmp) / "rootfs.tar"
+        write_rootfs(tarball)
+        tarball.chmod(0o644)
+        job = Path(tmp) / "job"
+        job.mkdir()
+        os.chown(job, runner.uid, runner.gid)
+        plain_wrap = plain_install(Path(tmp) / "venv")
+        runner.run(["podman", "import", "-q", str(tarball), image], {}, tmp)
+        try:
+            env = {"MPI_IMAGE": image, "PMIX_RANK": "0"}
+            dry = runner.run([wrap, "--dry-run", "true"], env, str(job)).stdout
+            ways = {
+                "bare": ["true"],
+                # the interpreter alone: the floor under any Python wrapper
+                "python_startup": [sys.executable, "-c", "pass"],
+                "podman": shlex.split(dry),
+                "wrap": [wrap, "true"],
+                "wrap_with_options": [wrap, "--image", image, "true"],
+                "wrap_plain_install": [plain_wrap, "true"],
+            }
+            for argv in ways.values():  # warm caches once
+                runner.timed(argv, env, str(job))
+            samples: dict[str, list[float]] = {name: [] for name in ways}
+            for _ in range(args.runs):
+                for name, argv in ways.items():
+                    samples[name].append(runner.timed(argv, env, str(job)))
+            leftovers = runner.run(["podman", "ps", "-a", "-q"], {}, tmp).stdout.split()
+        finally:
+            runner.run(["podman", "rmi", "-f", image], {}, tmp, check=False)
+    medians = {name: statistics.median(values) for name, values in samples.items()}
+    # podman's own jitter (tens of ms) dwarfs the difference: compare each wrap run
+    # with the podman run just before it, and take the median of those differences
+    paired = [w - p for w, p in zip(samples["wrap"], samples["podman"])]
+    overhead = statistics.median(paired)
+    result = {
+        "runs": args.runs,
+        "median_ms": {name: round(value, 1) for name, value in medians.items()},
+        "samples_ms": {name: [round(v, 1) for v in values] for name, values in samples.items()},
+        "wrap_minus_podman_ms": round(overhead, 1),
+        "wrap_minus_podman_of_medians_ms": round(medians["wrap"] - medians["podman"], 1),
+        "wrap_minus_podman_of_minima_ms": round(min(samples["wrap"]) - min(samples["podman"]), 1),
+        "wrap_with_options_minus_podman_ms": round(statistics.median(
+            [w - p for w, p in zip(samples["wrap_with_options"], samples["podman"])]), 1),
+        "python_startup_ms": round(medians["python_startup"], 1),
+        "wrap_plain_install_minus_podman_ms": round(statistics.median(
+            [w - p for w, p in zip(samples["wrap_plain_install"], samples["podman"])]), 1),
+        "goal_ms": GOAL_MS,
+        "goal_met": overhead <= GOAL_MS,
+        "containers_left": len(leftovers),
+        "podman_argv": ways["podman"],
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    for name, value in medians.items():
+        print(f"  {name:18s} median {value:7.1f} ms over {args.runs} runs")
+    print(f"wrap: wrap-container_minus_podman_ms={overhead:.1f} "
+          f"podman_ms={medians['podman']:.1f} bare_ms={medians['bare']:.1f}")
+    return 0 if not leftovers else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

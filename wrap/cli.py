@@ -1,0 +1,115 @@
+"""`wrap-container [OPTIONS] [--] COMMAND...`: run COMMAND as one MPI rank in a container.
+
+The CLI only gathers inputs (options, environment, host), prints the command
+with --dry-run or WRAP_DEBUG, and starts it; the command line itself comes
+from the pure builder in wrap.argv. Every failure is one line on stderr and a
+distinct exit status (see wrap.errors).
+
+Speed: a launcher starts this once per rank, and importing click costs about
+as much as all the rest. The common form under prterun, `wrap-container
+COMMAND...` with settings in MPI_IMAGE / CONTAINER_ARGS / WRAP_*, has no
+options to parse, so it skips click; anything starting with '-' goes through it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from . import argv as argv_builder
+from . import imagestore
+from .detect import detect
+from .errors import BadSettingError, ImageMissingError, WrapError
+from .settings import ENV_FILE, Options, Plan
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: typing costs milliseconds per rank
+    from typing import Mapping, Optional, Sequence
+
+PROG = "wrap-container"
+
+
+def _pull_hint(plan: Plan) -> str:
+    runtime = os.path.basename(plan.runtime)
+    return (
+        f"image {plan.image} is not in {runtime}'s local store on {os.uname().nodename}: "
+        f"pull it on every node first (`prterun --map-by ppr:1:node {runtime} pull "
+        f"{plan.image}`), or pass --pull missing"
+    )
+
+
+def _ensure_image(plan: Plan) -> None:
+    """Refuse early, with a pull hint, when podman would not find the image."""
+    if not plan.check_image or plan.kind != "podman":
+        return  # docker runs as our child: a missing image is diagnosed after it fails
+    if imagestore.known_locally(plan.image, plan.env, os.geteuid()):
+        return
+    if not imagestore.exists(plan.runtime, plan.image, plan.env):
+        raise ImageMissingError(_pull_hint(plan))
+
+
+def _read_dvm_uri(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            uri = fh.readline().strip()
+    except OSError as exc:
+        raise BadSettingError(f"cannot read the DVM URI file {path}: {exc.strerror}") from exc
+    if not uri:
+        raise BadSettingError(f"the DVM URI file {path} is empty (prte --report-uri {path})")
+    return uri
+
+
+def execute(options: Options, command: Sequence[str], dry_run: bool = False,
+            environ: Optional[Mapping[str, str]] = None) -> int:
+    """Build the plan and run it: podman replaces this process; docker's status is returned."""
+    env = dict(os.environ if environ is None else environ)
+    plan = argv_builder.build(env, options, detect(env, options), command)
+    if dry_run or env.get("WRAP_DEBUG"):
+        import shlex  # only when printing
+
+        shown = shlex.join(plan.resolved_argv(ENV_FILE))  # the placeholder, for docker
+    if dry_run:
+        print(shown)
+        if plan.env_file is not None:
+            for line in plan.env_file.splitlines():
+                print(f"# env-file: {line.partition('=')[0]}")
+        return 0
+    if env.get("WRAP_DEBUG"):
+        print(f"{PROG}: {shown}", file=sys.stderr, flush=True)
+    from . import run  # imported late: nothing before needs it
+
+    if plan.env_file is None:
+        _ensure_image(plan)
+        sys.stdout.flush()
+        run.exec_plan(plan)
+        return 125  # not reached: exec_plan returns only by raising
+    status = run.run_with_env_file(plan)
+    # docker says 125 when it could not start the container: is the image missing?
+    if status == 125 and plan.check_image and not imagestore.exists(
+        plan.runtime, plan.image, plan.env
+    ):
+        raise ImageMissingError(_pull_hint(plan))
+    return status
+
+
+def _report(exc: WrapError) -> int:
+    print(f"{PROG}: {exc}", file=sys.stderr)
+    return exc.exit_status
+
+
+def main(args: Optional[Sequence[str]] = None) -> int:
+    """Console entry point."""
+    args = list(sys.argv[1:] if args is None else args)
+    if args and not args[0].startswith("-"):
+        try:
+            return execute(Options(), args)
+        except WrapError as exc:
+            return _report(exc)
+    from .click_cli import command  # the full parser, only when there are options
+
+    command.main(args=args, prog_name=PROG)  # exits with the rank's or the error's status
+    return 2  # not reached
+
+
+if __name__ == "__main__":
+    sys.exit(main())
