@@ -1,0 +1,184 @@
+"""Benchmark: one remote `true` per call, kubexec vs `kubectl exec` vs ssh.
+
+    python -m bench.kubexec            (root: it starts its own local cluster)
+
+Everything is timed from inside the login pod as the pod user, where PRRTE
+calls its rsh agent: `kubexec hpc-cn-0 true` (in-cluster config), `kubectl
+exec hpc-cn-0 -- true` (in-cluster config, discovery cache warmed), and `ssh`
+to an OpenSSH server started for the run in hpc-cn-0 as the pod user (high
+port, generated host and user keys, strict host key checking against a
+generated known_hosts). The three run interleaved, N rounds after a warm-up;
+medians. kubexec's CPU time is the user+sys of the child processes (getrusage
+RUSAGE_CHILDREN deltas). Results: bench/results/kubexec.json and one line:
+
+    kubexec per call: kubexec/kubectl=X ssh/kubectl=Y kubexec_cpu_s=Z
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import pwd
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results" / "kubexec.json"
+CLUSTER = "kp-bench-kx"
+POD_USER = "mpiuser"
+SSH_PORT = 22022
+ROUNDS = int(os.environ.get("BENCH_KUBEXEC_ROUNDS", "30"))
+WARMUP = 3
+
+
+def timer(spec: dict[str, list[str]], rounds: int) -> dict[str, Any]:
+    """In the pod: run each command `rounds` times, interleaved; wall and child CPU per call."""
+    walls: dict[str, list[float]] = {name: [] for name in spec}
+    cpus: dict[str, list[float]] = {name: [] for name in spec}
+    for i in range(WARMUP + rounds):
+        for name, argv in spec.items():
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            start = time.perf_counter()
+            proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True)
+            wall = time.perf_counter() - start
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            if proc.returncode != 0:
+                raise SystemExit(f"{name} failed ({proc.returncode}): {proc.stderr.decode()}")
+            if i >= WARMUP:
+                walls[name].append(wall)
+                cpus[name].append(after.ru_utime - before.ru_utime
+                                  + after.ru_stime - before.ru_stime)
+    return {
+        name: {
+            "median_s": statistics.median(walls[name]),
+            "min_s": min(walls[name]),
+            "max_s": max(walls[name]),
+            "cpu_median_s": statistics.median(cpus[name]),
+            "rounds": rounds,
+        }
+        for name in spec
+    }
+
+
+def sshd_path() -> str:
+    """sshd lives in an sbin folder that an unprivileged PATH may lack; it must be absolute."""
+    search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+    found = shutil.which("sshd", path=search)
+    if not found:
+        raise RuntimeError("sshd not found: install openssh-server")
+    return found
+
+
+class SshServer:
+    """An OpenSSH server in a pod, run as the pod user, with keys made for this run."""
+
+    def __init__(self, cluster: Any, pod: str) -> None:
+        self.cluster = cluster
+        self.pod = pod
+        self.dir = REPO / "build" / f"bench-ssh-{os.getpid()}"
+
+    def start(self) -> list[str]:
+        """Start sshd; returns the client argv prefix (ssh ... POD)."""
+        d = self.dir
+        d.mkdir(parents=True)
+        for key in ("host_key", "client_key"):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / key)],
+                           check=True)
+        shutil.copy(d / "client_key.pub", d / "authorized_keys")
+        (d / "sshd_config").write_text(
+            f"Port {SSH_PORT}\nListenAddress 0.0.0.0\nHostKey {d}/host_key\n"
+            f"AuthorizedKeysFile {d}/authorized_keys\nPidFile {d}/sshd.pid\nUsePAM no\n"
+            "StrictModes no\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+        )
+        kind, key = (d / "host_key.pub").read_text().split()[:2]
+        (d / "known_hosts").write_text(f"[{self.pod}]:{SSH_PORT} {kind} {key}\n")
+        user = pwd.getpwnam(POD_USER)
+        for path in [d, *d.iterdir()]:
+            os.chown(path, user.pw_uid, user.pw_gid)
+        result = self.cluster.pod_exec(
+            self.pod, [sshd_path(), "-f", str(d / "sshd_config"), "-E", str(d / "log")])
+        if result.returncode != 0:
+            raise RuntimeError(f"sshd did not start in {self.pod}: {result.stderr}")
+        return ["ssh", "-p", str(SSH_PORT), "-i", str(d / "client_key"),
+                "-o", f"UserKnownHostsFile={d}/known_hosts", "-o", "StrictHostKeyChecking=yes",
+                "-o", "BatchMode=yes", self.pod]
+
+    def stop(self) -> None:
+        pidfile = self.dir / "sshd.pid"
+        if pidfile.exists():
+            self.cluster.pod_exec(self.pod, f"kill $(cat {pidfile})", timeout=30)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def run_bench() -> dict[str, Any]:
+    from kube_pmix.local.cluster import Cluster, down
+
+    down(CLUSTER)
+    cluster = Cluster.up(name=CLUSTER, nodes=1)
+    try:
+        pod = cluster.compute_pods[0]
+        ssh = SshServer(cluster, pod)
+        try:
+            ssh_argv = ssh.start()
+            spec = {
+                "kubexec": ["kubexec", pod, "true"],
+                "kubectl": ["kubectl", "exec", pod, "--", "true"],
+                "ssh": [*ssh_argv, "true"],
+                "kubexec_no_guard": ["kubexec", "--no-guard", pod, "true"],
+            }
+            python = str(Path(cluster.venv) / "bin" / "python")
+            result = cluster.pod_exec(
+                cluster.login_pod,
+                [python, "-m", "bench.kubexec", "--timer", json.dumps(spec), str(ROUNDS)],
+                env={"PYTHONPATH": str(REPO)}, timeout=1800,
+            )
+            if result.returncode != 0:
+                raise RuntimeError(f"timer failed in {cluster.login_pod}: {result.stderr}")
+            figures: dict[str, Any] = json.loads(result.stdout)
+        finally:
+            ssh.stop()
+    finally:
+        down(CLUSTER)
+    return figures
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--timer"]:
+        print(json.dumps(timer(json.loads(argv[1]), int(argv[2]))))
+        return 0
+    if os.geteuid() != 0:
+        print("kubexec per call: skipped (the local cluster needs root)")
+        return 1
+    figures = run_bench()
+    kubectl = figures["kubectl"]["median_s"]
+    summary = {
+        "kubexec_over_kubectl": figures["kubexec"]["median_s"] / kubectl,
+        "ssh_over_kubectl": figures["ssh"]["median_s"] / kubectl,
+        "kubexec_cpu_s": figures["kubexec"]["cpu_median_s"],
+        # the client alone (no guard started in the pod): what the guard's start-up costs
+        "kubexec_no_guard_over_kubectl": figures["kubexec_no_guard"]["median_s"] / kubectl,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({
+        "summary": summary,
+        "per_call": figures,
+        "where": "login pod -> compute pod of a local cluster, as the pod user",
+        "machine": {"cpus": os.cpu_count(), "load": os.getloadavg(),
+                    "python": platform.python_version()},
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }, indent=2) + "\n")
+    print(f"kubexec per call: kubexec/kubectl={summary['kubexec_over_kubectl']:.2f} "
+          f"ssh/kubectl={summary['ssh_over_kubectl']:.2f} "
+          f"kubexec_cpu_s={summary['kubexec_cpu_s']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,280 @@
+"""`kubexec`: an ssh-compatible rsh agent that runs commands in pods over the exec API.
+
+    kubexec [ssh options] [--namespace NS] [--container C] [--no-guard] HOST [COMMAND...]
+
+What callers get is ssh's contract: the command words are joined with spaces
+and run by `/bin/sh -c` in the pod; stdin, stdout and stderr are forwarded
+apart; the exit status is the remote one; failing to reach the pod prints one
+line naming it and exits 255. Commands run under `kubexec-guard` so a killed
+kubexec or a lost connection never leaves the remote tree running.
+
+This module is the only place that prints and picks exit statuses. PRRTE starts
+it once per daemon, so it is kept lean: no argparse/click, no Kubernetes
+client, no asyncio (exec.blocking and one select loop instead).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import selectors
+import signal
+import sys
+import time
+from typing import Mapping, Optional
+
+from launchers import guard_protocol as wire
+from launchers import hosts
+from launchers.config import load_config
+from launchers.errors import KubeExecError
+from launchers.exec.blocking import Client, Session
+from launchers.exec.protocol import MAX_MESSAGE
+from launchers.sshopts import Options, UsageError, parse_args
+
+EXIT_FAILURE = 255  # as ssh: could not run the command remotely
+_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+_READ = 32 * 1024 - 64  # one stdin read fits one message with its record header
+
+USAGE = """\
+usage: kubexec [ssh options] [--namespace NS] [--container NAME] [--no-guard]
+               [--kubeconfig FILE] [--context NAME] [--guard CMD] [user@]HOST [COMMAND...]
+
+Run COMMAND in pod HOST through the Kubernetes exec API, the way ssh would:
+the words are joined with spaces and run by /bin/sh -c; stdin/stdout/stderr
+are forwarded; the exit status is the command's; 255 if the pod cannot be
+reached (one line on stderr says why). Without COMMAND, /bin/sh reads stdin.
+The command runs under kubexec-guard in the pod: signals sent to kubexec are
+forwarded, and if kubexec dies or the connection drops, or when the command
+exits, its whole process tree is ended (use --no-guard to leave background
+processes running).
+
+HOST: a pod name, POD.SERVICE, POD.SERVICE.NAMESPACE[.svc.cluster.local], or a pod IP.
+
+ssh options are accepted for compatibility (-x -T -t -q -4 -6 -A -C -p PORT
+-l USER -i FILE -F FILE -c CIPHER ...; -t allocates no terminal). Those that
+matter here:
+  -n                    stdin from /dev/null
+  -q                    quiet (no debug output)
+  -v                    debug lines on stderr
+  -o ConnectTimeout=N   give up reaching the API server after N seconds
+
+kubexec's own options:
+  --namespace NS        namespace when HOST names none (else $NAMESPACE, then the
+                        kubeconfig context's, then the in-cluster one)
+  --container NAME      container (else $KUBEXEC_CONTAINER, else the pod's default)
+  --kubeconfig FILE     else $KUBECONFIG, ~/.kube/config, then in-cluster config
+  --context NAME        kubeconfig context (else current-context)
+  --no-guard            plain exec, for pods without kubexec-guard ($KUBEXEC_NO_GUARD=1).
+                        Then signals are not forwarded and a killed kubexec leaves
+                        the remote command running, as with kubectl exec.
+  --guard CMD           the guard's command in the pod ($KUBEXEC_GUARD, kubexec-guard)
+
+Environment: KUBEXEC_HEARTBEAT_INTERVAL (s, default 5), KUBEXEC_HEARTBEAT_TIMEOUT
+(s, default 20: the remote tree is killed after this long without a heartbeat),
+KUBEXEC_CONNECT_TIMEOUT (s, default 20), KUBEXEC_SIGNAL_WAIT (s, default 3: how
+long to wait for the remote exit after forwarding a signal).
+"""
+
+
+def _env_float(env: Mapping[str, str], name: str, default: float) -> float:
+    try:
+        return float(env.get(name, default))
+    except ValueError:
+        return default
+
+
+class FdSink:
+    """Writes output to a file descriptor at once, even one left non-blocking by others."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.broken = False
+
+    def __call__(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view and not self.broken:
+            try:
+                view = view[os.write(self.fd, view) :]
+            except BlockingIOError:
+                import select
+
+                select.select([], [self.fd], [])
+            except OSError:  # EPIPE etc.: the reader is gone; drop the rest, as ssh does
+                self.broken = True
+
+
+class Runner:
+    """One kubexec invocation: connect, then one select loop over socket, stdin and signals."""
+
+    def __init__(self, opts: Options, env: Mapping[str, str]) -> None:
+        self.opts = opts
+        self.env = env
+        self.guarded = not (opts.no_guard or env.get("KUBEXEC_NO_GUARD", "") not in ("", "0"))
+        self.t0 = time.monotonic()
+        self.signals: list[int] = []
+        self.last_signal = int(signal.SIGTERM)
+        self.session: Optional[Session] = None
+        self.stdout = FdSink(1)
+        self.wake_r, wake_w = os.pipe()
+        for fd in (self.wake_r, wake_w):
+            os.set_blocking(fd, False)
+        signal.set_wakeup_fd(wake_w)
+        for signo in _SIGNALS:
+            signal.signal(signo, self._on_signal)
+
+    def _on_signal(self, signo: int, _frame: object) -> None:
+        self.signals.append(signo)
+        if self.session is None:  # still connecting: nothing remote to wait for
+            raise _Interrupted(signo)
+
+    def debug(self, text: str) -> None:
+        if self.opts.verbose and not self.opts.quiet:
+            elapsed = (time.monotonic() - self.t0) * 1000
+            sys.stderr.write(f"kubexec: debug: {elapsed:.0f} ms: {text}\n")
+
+    def connect(self) -> Session:
+        opts, env = self.opts, self.env
+        config = load_config(opts.kubeconfig, opts.context, env)
+        self.debug(f"API server {config.server} ({config.source})")
+        timeout = opts.connect_timeout or _env_float(env, "KUBEXEC_CONNECT_TIMEOUT", 20.0)
+        client = Client(config, connect_timeout=timeout)
+        namespace = opts.namespace or env.get("NAMESPACE") or config.namespace
+        pod, namespace = hosts.resolve_sync(opts.host, client.get_json, namespace)
+        command = opts.remote_command
+        if self.guarded:
+            command = wire.guard_argv(
+                command,
+                _env_float(env, "KUBEXEC_HEARTBEAT_TIMEOUT", 20.0),
+                opts.guard or env.get("KUBEXEC_GUARD") or wire.GUARD_COMMAND,
+            )
+        session = client.open_exec(
+            pod, command, namespace=namespace,
+            container=opts.container or env.get("KUBEXEC_CONTAINER") or None,
+            stdin=self.guarded or not opts.no_stdin, stdout=self.stdout, stderr=FdSink(2),
+            require_status=self.guarded,
+        )
+        self.debug(f"exec started in {namespace}/{pod} ({session.protocol})")
+        return session
+
+    def run(self) -> int:
+        try:
+            self.session = self.connect()
+        except _Interrupted as exc:
+            return 128 + exc.signo
+        try:
+            return self._loop(self.session)
+        finally:
+            self.session.close()
+
+    def _send_stdin(self, session: Session, data: bytes) -> None:
+        if not self.guarded:
+            if data:
+                session.write_stdin(data)
+            else:
+                session.close_stdin()
+        elif data:
+            for record in wire.data_records(data, MAX_MESSAGE - 1):
+                session.write_stdin(record)
+        else:
+            session.write_stdin(wire.encode(wire.EOF))
+
+    def _loop(self, session: Session) -> int:
+        sel = selectors.DefaultSelector()
+        sel.register(session.fileno(), selectors.EVENT_READ, "net")
+        sel.register(self.wake_r, selectors.EVENT_READ, "wake")
+        stdin_open, stdin_polled = not self.opts.no_stdin, False
+        if stdin_open:
+            try:
+                sel.register(0, selectors.EVENT_READ, "stdin")
+            except (OSError, ValueError):  # a regular file or /dev/null: reads never block
+                stdin_polled = True
+        else:
+            self._send_stdin(session, b"")
+        interval = _env_float(self.env, "KUBEXEC_HEARTBEAT_INTERVAL", 5.0)
+        beat = time.monotonic() if self.guarded and interval > 0 else None
+        give_up: Optional[float] = None
+        while True:
+            now = time.monotonic()
+            if beat is not None and now >= beat:
+                session.write_stdin(wire.encode(wire.HEARTBEAT))
+                beat = now + interval
+            deadlines = [t for t in (beat, give_up) if t is not None]
+            timeout = max(0.0, min(deadlines) - now) if deadlines else None
+            if session.has_buffered() or (stdin_open and stdin_polled):
+                timeout = 0
+            ready = {key.data for key, _ in sel.select(timeout)}
+            if session.has_buffered():
+                ready.add("net")
+            if stdin_open and stdin_polled:
+                ready.add("stdin")
+            if "net" in ready and not session.on_readable():
+                status = session.exit_status()
+                self.debug(f"remote exit status {status}")
+                return status
+            if self.stdout.broken:  # our reader left (`kubexec pod yes | head -1`): end it all
+                if self.guarded:
+                    session.write_stdin(wire.encode(wire.KILL))
+                return 128 + signal.SIGPIPE
+            if "stdin" in ready:
+                try:
+                    data = os.read(0, _READ)
+                except OSError:
+                    data = b""
+                self._send_stdin(session, data)
+                if not data:
+                    stdin_open = False
+                    if not stdin_polled:
+                        sel.unregister(0)
+            if "wake" in ready:
+                with contextlib.suppress(OSError):
+                    os.read(self.wake_r, 512)
+            while self.signals:
+                signo = self.signals.pop(0)
+                self.debug(f"signal {signo}")
+                if not self.guarded:
+                    return 128 + signo
+                session.write_stdin(wire.signal_record(signo))
+                if give_up is None:
+                    self.last_signal = signo
+                    give_up = time.monotonic() + _env_float(self.env, "KUBEXEC_SIGNAL_WAIT", 3.0)
+            if give_up is not None and time.monotonic() >= give_up:
+                session.write_stdin(wire.encode(wire.KILL))  # don't wait for the heartbeat timeout
+                return 128 + self.last_signal
+
+class _Interrupted(Exception):
+    def __init__(self, signo: int) -> None:
+        super().__init__(signo)
+        self.signo = signo
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        opts = parse_args(args)
+    except UsageError as exc:
+        sys.stderr.write(f"kubexec: {exc}\n{USAGE.splitlines()[0]}\n")
+        return EXIT_FAILURE
+    if opts.help:
+        sys.stdout.write(USAGE)
+        return 0
+    if opts.version:
+        sys.stdout.write("kubexec 0.1.0\n")
+        return 0
+    try:
+        return Runner(opts, os.environ).run()
+    except KubeExecError as exc:
+        sys.stderr.write(f"kubexec: {_one_line(exc, opts.host)}\n")
+        return EXIT_FAILURE
+
+
+def _one_line(exc: KubeExecError, host: str) -> str:
+    if not exc.target:
+        exc.target = host
+    text = " ".join(str(exc).split())
+    if "kubexec-guard" in text and ("not found" in text or "no such file" in text.lower()):
+        text += " (install kubexec-guard in the pod, or use --no-guard)"
+    return text
+
+
+if __name__ == "__main__":
+    sys.exit(main())

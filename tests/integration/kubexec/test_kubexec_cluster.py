@@ -1,0 +1,163 @@
+"""kubexec against the local cluster: from the host with its kubeconfig, and from the
+login pod as the unprivileged pod user with in-cluster config (as PRRTE runs it)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Optional
+
+import pytest
+
+pytestmark = pytest.mark.cluster
+
+MARK = "3141"  # `sleep 3141`: finds our remote processes among the pod's
+
+
+def kubexec_bin(cluster) -> str:
+    return str(Path(cluster.venv) / "bin" / "kubexec")
+
+
+def host_env(kubeconfig: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBEXEC_", "NAMESPACE"))}
+    env.update(KUBECONFIG=kubeconfig, **extra)
+    return env
+
+
+def from_host(cluster, *args: str, input: bytes = b"", kubeconfig: Optional[str] = None,
+              **env: str):
+    return subprocess.run([kubexec_bin(cluster), *args], input=input, capture_output=True,
+                          env=host_env(kubeconfig or cluster.kubeconfig, **env), timeout=60)
+
+
+def in_login(cluster, script: str, input: Optional[str] = None):
+    return cluster.pod_exec(cluster.login_pod, ["/bin/sh", "-c", script], input=input,
+                            timeout=60)
+
+
+def marked_pids(cluster, pod: str) -> list[int]:
+    found = []
+    for pid in cluster.pod_pids(pod):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv[:2] == [b"sleep", MARK.encode()]:
+            found.append(pid)
+    return found
+
+
+def wait_for(predicate, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return predicate()
+
+
+def test_hostname_from_host_and_from_login_pod(local_cluster):
+    pod = local_cluster.compute_pods[0]
+    result = from_host(local_cluster, pod, "hostname")
+    assert (result.returncode, result.stdout, result.stderr) == (0, f"{pod}\n".encode(), b"")
+    result = in_login(local_cluster, f"kubexec {pod} hostname")
+    assert (result.returncode, result.stdout) == (0, f"{pod}\n"), result.stderr
+
+
+def test_stdin_forwarded(local_cluster):
+    pod = local_cluster.compute_pods[0]
+    result = in_login(local_cluster, f"echo hi | kubexec {pod} cat")
+    assert (result.returncode, result.stdout) == (0, "hi\n"), result.stderr
+    data = os.urandom(200_000)
+    result = from_host(local_cluster, pod, "cat", input=data)
+    assert result.returncode == 0 and result.stdout == data
+
+
+def test_stdout_stderr_apart_and_exit_status(local_cluster):
+    pod = local_cluster.compute_pods[1]
+    result = from_host(local_cluster, pod, "echo out; echo err >&2; exit 3")
+    assert (result.returncode, result.stdout, result.stderr) == (3, b"out\n", b"err\n")
+    result = in_login(local_cluster, f"kubexec {pod} 'echo out; echo err >&2; exit 3' 2>/dev/null")
+    assert (result.returncode, result.stdout) == (3, "out\n")
+
+
+def test_missing_pod_is_255_and_one_line(local_cluster):
+    result = in_login(local_cluster, "kubexec hpc-cn-999 true")
+    assert result.returncode == 255
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and "hpc-cn-999" in lines[0] and "no such pod" in lines[0]
+
+
+def test_forbidden_is_255(local_cluster):
+    pod = local_cluster.compute_pods[0]
+    result = from_host(local_cluster, pod, "true", kubeconfig=local_cluster.restricted_kubeconfig)
+    assert result.returncode == 255
+    lines = result.stderr.decode().splitlines()
+    assert len(lines) == 1 and pod in lines[0] and "forbidden" in lines[0]
+
+
+def test_host_as_fqdn_and_as_pod_ip(local_cluster):
+    pod = local_cluster.compute_pods[1]
+    fqdn = f"{pod}.hpc-cluster.{local_cluster.namespace}.svc.cluster.local"
+    ip = local_cluster.ip(pod)
+    result = in_login(local_cluster, f"kubexec {fqdn} hostname; kubexec {ip} hostname")
+    assert (result.returncode, result.stdout) == (0, f"{pod}\n{pod}\n"), result.stderr
+
+
+def test_ssh_options_as_prrte_passes_them(local_cluster):
+    pod = local_cluster.compute_pods[0]
+    result = in_login(
+        local_cluster,
+        f"kubexec -x -T -q -o StrictHostKeyChecking=no -o BatchMode=yes -p 22 -l mpiuser "
+        f"{pod} PRTE_X=1';'export PRTE_X';'echo '$PRTE_X $(hostname)'",
+    )
+    assert (result.returncode, result.stdout.split()) == (0, ["1", pod]), result.stderr
+
+
+def _start_remote_sleep(cluster, pod: str, **env: str) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [kubexec_bin(cluster), pod, f"sleep {MARK} & sleep {MARK}; wait"],
+        stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        env=host_env(cluster.kubeconfig, **env),
+    )
+    if not wait_for(lambda: len(marked_pids(cluster, pod)) == 2, 30):
+        proc.kill()
+        proc.communicate()
+        pytest.fail(f"remote sleeps never appeared in {pod}")
+    return proc
+
+
+def test_sigterm_to_kubexec_ends_the_remote_tree(local_cluster):
+    pod = local_cluster.compute_pods[0]
+    proc = _start_remote_sleep(local_cluster, pod)
+    try:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 128 + signal.SIGTERM
+        assert wait_for(lambda: not marked_pids(local_cluster, pod), 15)
+    finally:
+        proc.kill()
+        proc.communicate()
+
+
+def test_sigkill_to_kubexec_ends_the_remote_tree_within_the_heartbeat_timeout(local_cluster):
+    pod = local_cluster.compute_pods[1]
+    proc = _start_remote_sleep(local_cluster, pod, KUBEXEC_HEARTBEAT_INTERVAL="0.5",
+                               KUBEXEC_HEARTBEAT_TIMEOUT="3")
+    proc.kill()
+    proc.communicate()
+    # the heartbeat timeout plus the guard's TERM grace, with room for a loaded machine
+    assert wait_for(lambda: not marked_pids(local_cluster, pod), 30)
+
+
+def test_quiet_command_outlives_a_short_exec_idle_timeout(cluster_factory):
+    cluster = cluster_factory(nodes=1, idle_timeout=2)
+    pod = cluster.compute_pods[0]
+    result = from_host(cluster, pod, "sleep 5; echo done", KUBEXEC_HEARTBEAT_INTERVAL="0.5")
+    assert (result.returncode, result.stdout) == (0, b"done\n"), result.stderr
+    # without heartbeats the server cuts the session: reported, never taken for success
+    result = from_host(cluster, pod, "sleep 4", KUBEXEC_HEARTBEAT_INTERVAL="60",
+                       KUBEXEC_HEARTBEAT_TIMEOUT="5")
+    assert result.returncode == 255 and b"before the exit status" in result.stderr

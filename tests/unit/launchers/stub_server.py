@@ -1,0 +1,183 @@
+"""UNIT-TEST STUB: a tiny exec server on loopback that runs commands on this machine.
+
+Not the local cluster and not a faithful kubelet: just enough of pods/exec
+(aiohttp's own WebSocket code, v5/v4, Status errors, channel-3 status) to drive
+our client and kubexec offline. Integration tests use the real local cluster.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from aiohttp import WSMsgType, web
+
+from launchers.guard import descendants
+
+TOKEN = "stub-token"
+
+
+def status(code: int, reason: str, message: str) -> web.Response:
+    body = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": message, "reason": reason, "code": code}
+    return web.json_response(body, status=code)
+
+
+@dataclass
+class StubServer:
+    """Pods are names (with IPs); `forbidden` pods refuse exec with 403."""
+
+    pods: dict[str, str] = field(default_factory=lambda: {"pod-a": "10.9.0.1", "pod-b": "10.9.0.2"})
+    forbidden: set[str] = field(default_factory=lambda: {"secret-pod"})
+    field_selectors: bool = True
+    protocols: tuple[str, ...] = ("v5.channel.k8s.io", "v4.channel.k8s.io")
+    env: dict[str, str] = field(default_factory=dict)
+    ping_every: Optional[float] = None  # aiohttp pings and drops clients that do not pong
+    port: int = 0
+    requests: list[str] = field(default_factory=list)
+    processes: list[asyncio.subprocess.Process] = field(default_factory=list)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/api/v1/namespaces/{ns}/pods", self.list_pods)
+        app.router.add_get("/api/v1/namespaces/{ns}/pods/{pod}/exec", self.exec)
+        return app
+
+    def _authorized(self, request: web.Request) -> bool:
+        return request.headers.get("Authorization") == f"Bearer {TOKEN}"
+
+    async def list_pods(self, request: web.Request) -> web.Response:
+        self.requests.append(str(request.rel_url))
+        if not self._authorized(request):
+            return status(401, "Unauthorized", "Unauthorized")
+        selector = request.query.get("fieldSelector")
+        items = [{"metadata": {"name": n}, "status": {"podIP": ip, "phase": "Running"}}
+                 for n, ip in self.pods.items()]
+        if selector:
+            if not self.field_selectors:
+                return status(400, "BadRequest", f"field label not supported: {selector}")
+            key, _, value = selector.partition("=")
+            items = [i for i in items if key == "status.podIP" and i["status"]["podIP"] == value]
+        return web.json_response({"kind": "PodList", "items": items})
+
+    async def exec(self, request: web.Request) -> web.StreamResponse:
+        self.requests.append(str(request.rel_url))
+        pod = request.match_info["pod"]
+        if not self._authorized(request):
+            return status(401, "Unauthorized", "Unauthorized")
+        if pod in self.forbidden:
+            return status(403, "Forbidden", f'pods "{pod}" is forbidden: User "u" cannot '
+                          'create resource "pods/exec"')
+        if pod not in self.pods:
+            return status(404, "NotFound", f'pods "{pod}" not found')
+        offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
+        chosen = next((p for p in offered if p in self.protocols), None)
+        if chosen is None:
+            return status(400, "BadRequest", "no supported protocol")
+        argv = request.query.getall("command")
+        ws = web.WebSocketResponse(protocols=(chosen,), heartbeat=self.ping_every)
+        await ws.prepare(request)
+        await ws.send_bytes(b"\x01")
+        proc = await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, env={**os.environ, **self.env},
+            start_new_session=True,
+        )
+        self.processes.append(proc)
+
+        async def pump(stream: Optional[asyncio.StreamReader], channel: int) -> None:
+            assert stream is not None
+            while chunk := await stream.read(32767):
+                with contextlib.suppress(ConnectionError, RuntimeError):
+                    await ws.send_bytes(bytes([channel]) + chunk)
+
+        async def receive() -> None:
+            assert proc.stdin is not None
+            async for msg in ws:
+                if msg.type not in (WSMsgType.BINARY, WSMsgType.TEXT):
+                    break
+                data = msg.data if isinstance(msg.data, bytes) else msg.data.encode()
+                if data[:1] == b"\x00" and not proc.stdin.is_closing():
+                    with contextlib.suppress(ConnectionError, RuntimeError):
+                        proc.stdin.write(data[1:])
+                        await proc.stdin.drain()
+                elif data == b"\xff\x00":
+                    proc.stdin.close()
+
+        output = asyncio.gather(pump(proc.stdout, 1), pump(proc.stderr, 2))
+        receiver = asyncio.ensure_future(receive())
+        await asyncio.wait([output, receiver], return_when=asyncio.FIRST_COMPLETED)
+        if not output.done():  # client gone: like a kubelet, leave the process running
+            receiver.cancel()
+            return ws
+        code = await proc.wait()
+        code = 128 - code if code < 0 else code
+        st: dict[str, Any] = {"metadata": {}, "status": "Success"}
+        if code:
+            st = {"metadata": {}, "status": "Failure", "reason": "NonZeroExitCode",
+                  "message": f"command terminated with non-zero exit code: exit code {code}",
+                  "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]}}
+        await ws.send_bytes(b"\x03" + json.dumps(st).encode())
+        receiver.cancel()
+        await ws.close()
+        return ws
+
+    def kubeconfig(self, namespace: str = "default") -> str:
+        return json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": "stub",
+            "clusters": [{"name": "stub", "cluster": {"server": f"http://127.0.0.1:{self.port}"}}],
+            "users": [{"name": "stub", "user": {"token": TOKEN}}],
+            "contexts": [{"name": "stub", "context": {"cluster": "stub", "user": "stub",
+                                                      "namespace": namespace}}],
+        })
+
+    async def kill_all(self) -> None:
+        """Kill every process group we started and reap it while the loop still runs."""
+        for proc in self.processes:
+            # the guard puts its command in a session of its own: kill every descendant
+            for pid in [proc.pid, *descendants(proc.pid)]:
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGKILL)
+        for proc in self.processes:
+            if proc.stdin is not None:
+                proc.stdin.close()  # the transport closes once all its pipes are closed
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(proc.wait(), 10)
+        for _ in range(50):  # let the pipe transports see EOF and close
+            if all(p.stdout is None or p.stdout.at_eof() for p in self.processes):
+                break
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.02)
+        self.processes.clear()
+
+
+class ServerThread:
+    """Runs a StubServer on its own event loop in a background thread."""
+
+    def __init__(self, server: StubServer) -> None:
+        self.server = server
+        self.loop = asyncio.new_event_loop()
+        self.runner = web.AppRunner(server.app(), handle_signals=False)
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def start(self) -> StubServer:
+        self.loop.run_until_complete(self.runner.setup())
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        self.loop.run_until_complete(site.start())
+        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
+        self.server.port = sockets[0].getsockname()[1]
+        self.thread.start()
+        return self.server
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.kill_all(), self.loop).result(30)
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()

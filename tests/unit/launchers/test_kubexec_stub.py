@@ -1,0 +1,241 @@
+"""kubexec end to end against the unit-test stub server (loopback, plain HTTP).
+
+The stub runs commands on this machine, so the real kubexec-guard runs too:
+these tests cover the CLI, the transport and the guard together, offline.
+The same behaviours are checked against the local cluster in
+tests/integration/kubexec.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.unit.launchers.stub_server import ServerThread, StubServer
+
+REPO = Path(__file__).resolve().parents[3]
+BIN = Path(sys.executable).parent
+
+
+def _start(tmp_path_factory, **kwargs) -> tuple[ServerThread, Path]:
+    server = StubServer(env={"PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"},
+                        **kwargs)
+    thread = ServerThread(server)
+    thread.start()
+    kubeconfig = tmp_path_factory.mktemp("kubexec") / "config"
+    kubeconfig.write_text(server.kubeconfig())
+    return thread, kubeconfig
+
+
+@pytest.fixture(scope="module")
+def stub(tmp_path_factory):
+    thread, kubeconfig = _start(tmp_path_factory)
+    yield thread.server, kubeconfig
+    thread.stop()
+
+
+@pytest.fixture(scope="module")
+def stub_v4(tmp_path_factory):
+    thread, kubeconfig = _start(tmp_path_factory, protocols=("v4.channel.k8s.io",),
+                                field_selectors=False)
+    yield thread.server, kubeconfig
+    thread.stop()
+
+
+def kubexec_env(kubeconfig: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBEXEC_", "NAMESPACE"))}
+    env.update(KUBECONFIG=str(kubeconfig), PYTHONPATH=str(REPO), **extra)
+    return env
+
+
+def kubexec(kubeconfig: Path, *args: str, input: bytes = b"", **env: str):
+    return subprocess.run([sys.executable, "-m", "launchers.kubexec", *args], input=input,
+                          capture_output=True, env=kubexec_env(kubeconfig, **env), timeout=60)
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not alive(pid)
+
+
+def test_command_output_and_status(stub):
+    server, kc = stub
+    result = kubexec(kc, "pod-a", "echo", "out;", "echo err >&2;", "exit 3")
+    assert (result.returncode, result.stdout, result.stderr) == (3, b"out\n", b"err\n")
+    assert "command=kubexec-guard" in server.requests[-1]
+
+
+def test_stdin_is_forwarded_and_closed(stub):
+    _, kc = stub
+    result = kubexec(kc, "pod-a", "cat", input=b"hi\n")
+    assert (result.returncode, result.stdout) == (0, b"hi\n")
+
+
+def test_dash_n_and_ssh_options_are_tolerated(stub):
+    _, kc = stub
+    result = kubexec(kc, "-x", "-T", "-n", "-q", "-o", "StrictHostKeyChecking=no", "-p", "22",
+                     "-l", "mpiuser", "-oBatchMode=yes", "mpiuser@pod-a", "cat; echo end",
+                     input=b"never read\n")
+    assert (result.returncode, result.stdout) == (0, b"end\n")
+
+
+def test_large_output_and_input_arrive_intact(stub):
+    _, kc = stub
+    data = os.urandom(700_000)
+    result = kubexec(kc, "pod-b", "cat; head -c 300000 /dev/zero >&2", input=data)
+    assert result.returncode == 0
+    assert result.stdout == data and result.stderr == b"\0" * 300_000
+
+
+@pytest.mark.parametrize(
+    ("host", "words"),
+    [("nope", ["nope", "no such pod", "namespace default"]),
+     ("secret-pod", ["secret-pod", "forbidden"]),
+     ("10.9.9.9", ["10.9.9.9", "no pod has IP"])],
+)
+def test_unreachable_pod_is_255_and_one_line(stub, host, words):
+    _, kc = stub
+    result = kubexec(kc, host, "true")
+    assert result.returncode == 255
+    lines = result.stderr.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kubexec: ")
+    assert all(word in lines[0] for word in words), lines[0]
+
+
+def test_bad_token_and_refused_connection(stub, tmp_path):
+    server, kc = stub
+    bad = tmp_path / "bad"
+    bad.write_text(kc.read_text().replace("stub-token", "wrong"))
+    result = kubexec(bad, "pod-a", "true")
+    assert result.returncode == 255 and b"pod-a: unauthorized" in result.stderr
+    refused = tmp_path / "refused"
+    refused.write_text(kc.read_text().replace(f":{server.port}", ":1"))
+    result = kubexec(refused, "pod-a", "true")
+    assert result.returncode == 255
+    message = result.stderr.decode()
+    assert message.count("\n") == 1 and "pod-a" in message and "connection refused" in message
+
+
+def test_pod_ip_and_fqdn_hosts(stub):
+    server, kc = stub
+    assert kubexec(kc, "10.9.0.2", "true").returncode == 0
+    assert "/pods/pod-b/exec" in server.requests[-1]
+    assert kubexec(kc, "pod-a.svc.other.svc.cluster.local", "true").returncode == 0
+    assert "/namespaces/other/pods/pod-a/exec" in server.requests[-1]
+    assert kubexec(kc, "--namespace", "n2", "pod-a", "true", NAMESPACE="n3").returncode == 0
+    assert "/namespaces/n2/" in server.requests[-1]
+    assert kubexec(kc, "pod-a", "true", NAMESPACE="n3").returncode == 0
+    assert "/namespaces/n3/" in server.requests[-1]
+
+
+def test_server_pings_are_answered(tmp_path_factory):
+    thread, kc = _start(tmp_path_factory, ping_every=0.1)
+    try:
+        result = kubexec(kc, "pod-a", "sleep 1; echo still here")
+        assert (result.returncode, result.stdout) == (0, b"still here\n"), result.stderr
+    finally:
+        thread.stop()
+
+
+def test_v4_server_gets_stdin_eof_through_the_guard(stub_v4):
+    server, kc = stub_v4
+    result = kubexec(kc, "pod-a", "cat", input=b"over v4\n")
+    assert (result.returncode, result.stdout) == (0, b"over v4\n")
+    assert kubexec(kc, "10.9.0.1", "true").returncode == 0  # IP lookup without selectors
+
+
+def test_no_guard_runs_plain_exec(stub):
+    server, kc = stub
+    result = kubexec(kc, "--no-guard", "pod-a", "cat", input=b"plain\n")
+    assert (result.returncode, result.stdout) == (0, b"plain\n")
+    assert "command=%2Fbin%2Fsh" in server.requests[-1]
+
+
+def _start_sleeper(kc: Path, **env: str) -> tuple[subprocess.Popen[bytes], int]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "launchers.kubexec", "pod-a", "sleep 300 & echo $!; wait"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=kubexec_env(kc, **env),
+    )
+    assert proc.stdout is not None
+    return proc, int(proc.stdout.readline())
+
+
+def test_sigterm_to_kubexec_ends_the_remote_tree(stub):
+    _, kc = stub
+    proc, pid = _start_sleeper(kc)
+    try:
+        assert alive(pid)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 128 + signal.SIGTERM
+        assert wait_gone(pid, 10)
+    finally:
+        proc.kill()
+        proc.communicate()
+
+
+def test_sigkill_to_kubexec_ends_the_remote_tree_after_the_heartbeat_timeout(stub):
+    _, kc = stub
+    proc, pid = _start_sleeper(kc, KUBEXEC_HEARTBEAT_INTERVAL="0.2",
+                               KUBEXEC_HEARTBEAT_TIMEOUT="1.5")
+    try:
+        time.sleep(1)  # longer than nothing, shorter than the timeout: heartbeats flowed
+        assert alive(pid)
+        proc.kill()
+        proc.communicate()
+        assert wait_gone(pid, 20)
+    finally:
+        proc.kill()
+
+
+def test_help_and_usage_errors(stub):
+    _, kc = stub
+    result = kubexec(kc, "--help")
+    assert result.returncode == 0 and b"--no-guard" in result.stdout
+    result = kubexec(kc, "-Z", "pod-a")
+    assert result.returncode == 255 and b"unknown option -Z" in result.stderr
+
+
+def test_sigterm_ignored_remotely_still_ends_the_tree_after_the_signal_wait(stub):
+    _, kc = stub
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "launchers.kubexec", "pod-a",
+         "trap '' TERM; sleep 300 & echo $!; wait; wait"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=kubexec_env(kc, KUBEXEC_SIGNAL_WAIT="0.5"),
+    )
+    try:
+        assert proc.stdout is not None
+        pid = int(proc.stdout.readline())
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 128 + signal.SIGTERM
+        assert wait_gone(pid, 15)  # the kill record, not the 20 s heartbeat timeout
+    finally:
+        proc.kill()
+        proc.communicate()
+
+
+def test_closed_stdout_ends_an_endless_remote_command(stub):
+    _, kc = stub
+    result = subprocess.run(
+        f"{sys.executable} -m launchers.kubexec pod-a yes | head -1; echo ${{PIPESTATUS[0]}}",
+        shell=True, executable="/bin/bash", capture_output=True, env=kubexec_env(kc),
+        timeout=60,
+    )
+    assert result.stdout.split() == [b"y", str(128 + signal.SIGPIPE).encode()]

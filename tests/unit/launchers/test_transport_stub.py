@@ -1,0 +1,128 @@
+"""The asyncio transport (what a launcher uses for many pods at once) against the stub server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from launchers.config import load_config
+from launchers.errors import ConnectionFailed, Forbidden, PodNotFound, Unauthorized
+from launchers.exec.transport import ExecSession, open_guarded
+from tests.unit.launchers.stub_server import ServerThread, StubServer
+
+BIN = Path(sys.executable).parent
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    made = []
+    paths = []
+    for protocols in (("v5.channel.k8s.io", "v4.channel.k8s.io"), ("v4.channel.k8s.io",)):
+        server = StubServer(env={"PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"},
+                            protocols=protocols)
+        thread = ServerThread(server)
+        thread.start()
+        made.append(thread)
+        path = tmp_path_factory.mktemp("transport") / "config"
+        path.write_text(server.kubeconfig())
+        paths.append(path)
+    yield paths
+    for thread in made:
+        thread.stop()
+
+
+def session_for(path: Path) -> ExecSession:
+    return ExecSession(load_config(str(path), env={}), connect_timeout=10)
+
+
+async def collect(session: ExecSession, pod: str, argv: list[str], data: bytes = b"",
+                  guarded: bool = False) -> tuple[int, bytes, bytes]:
+    out, err = bytearray(), bytearray()
+    if guarded:
+        proc = await open_guarded(session, pod, argv, heartbeat_interval=0.2,
+                                  heartbeat_timeout=5, stdout=out.extend, stderr=err.extend)
+    else:
+        proc = await session.open_exec(pod, argv, stdout=out.extend, stderr=err.extend)
+    if data:
+        proc.write(data)
+        await proc.drain()
+    proc.close_stdin()
+    return await asyncio.wait_for(proc.wait(), 30), bytes(out), bytes(err)
+
+
+@pytest.mark.parametrize("which", [0, 1], ids=["v5", "v4"])
+def test_many_guarded_processes_from_one_loop(servers, which):
+    session = session_for(servers[which])
+
+    async def main():
+        return await asyncio.gather(*(
+            collect(session, "pod-a", ["/bin/sh", "-c", f"cat; echo {i} >&2; exit {i % 4}"],
+                    f"in{i}\n".encode(), guarded=True)
+            for i in range(20)))
+
+    results = asyncio.run(main())
+    assert results == [(i % 4, f"in{i}\n".encode(), f"{i}\n".encode()) for i in range(20)]
+
+
+def test_plain_exec_v5_closes_stdin(servers):
+    session = session_for(servers[0])
+    assert asyncio.run(collect(session, "pod-b", ["cat"], b"x" * 100_000)) == (
+        0, b"x" * 100_000, b"")
+
+
+def test_signal_reaches_the_remote_command(servers):
+    session = session_for(servers[0])
+
+    async def main():
+        out = bytearray()
+        proc = await open_guarded(session, "pod-a",
+                                  ["/bin/sh", "-c", "trap 'exit 9' TERM; echo up; "
+                                   "while :; do sleep 0.05; done"],
+                                  heartbeat_interval=0.2, stdout=out.extend)
+        while b"up" not in out:
+            await asyncio.sleep(0.02)
+        assert proc.send_signal(15)
+        return await asyncio.wait_for(proc.wait(), 30)
+
+    assert asyncio.run(main()) == 9
+
+
+def test_errors_are_translated(servers, tmp_path):
+    session = session_for(servers[0])
+    with pytest.raises(PodNotFound):
+        asyncio.run(collect(session, "ghost", ["true"]))
+    with pytest.raises(Forbidden):
+        asyncio.run(collect(session, "secret-pod", ["true"]))
+    bad = tmp_path / "bad"
+    bad.write_text(servers[0].read_text().replace("stub-token", "nope"))
+    with pytest.raises(Unauthorized):
+        asyncio.run(collect(session_for(bad), "pod-a", ["true"]))
+    port = servers[0].read_text().split("127.0.0.1:")[1].split('"')[0]
+    refused = tmp_path / "refused"
+    refused.write_text(servers[0].read_text().replace(f":{port}", ":1"))
+    with pytest.raises(ConnectionFailed, match="connection refused"):
+        asyncio.run(collect(session_for(refused), "pod-a", ["true"]))
+
+
+def test_server_pings_are_answered(tmp_path):
+    server = StubServer(ping_every=0.1)
+    thread = ServerThread(server)
+    thread.start()
+    try:
+        path = tmp_path / "config"
+        path.write_text(server.kubeconfig())
+        result = asyncio.run(collect(session_for(path), "pod-a",
+                                     ["/bin/sh", "-c", "sleep 1; echo still here"]))
+        assert result == (0, b"still here\n", b"")
+    finally:
+        thread.stop()
+
+
+def test_get_json_lists_pods(servers):
+    session = session_for(servers[0])
+    listing = asyncio.run(session.get_json("/api/v1/namespaces/default/pods"))
+    assert {item["metadata"]["name"] for item in listing["items"]} == {"pod-a", "pod-b"}
