@@ -12,8 +12,8 @@
  *
  * Options:
  *   -a         also time an MPI_Alltoall of one int per peer
- *   -r         every rank prints "rank R/N host H container C" (C is the
- *              container id podman writes to /run/.containerenv, or "none")
+ *   -r         every rank prints "rank R/N host H mntns M": M, its mount
+ *              namespace, tells which container (if any) the rank runs in
  *   -e CODE    the last rank exits with CODE right after MPI_Init (to show
  *              that one failing rank fails the whole job)
  */
@@ -32,27 +32,16 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-static void container_id(char *out, size_t len)
+/* Each container has its own mount namespace: its inode names the container a rank runs in. */
+static void mount_namespace(char *out, size_t len)
 {
-    /* podman writes id="..." into /run/.containerenv inside every container */
-    FILE *f = fopen("/run/.containerenv", "r");
-    char line[512];
+    ssize_t n = readlink("/proc/self/ns/mnt", out, len - 1);
 
-    snprintf(out, len, "none");
-    if (NULL == f) {
+    if (n < 0) {
+        snprintf(out, len, "unknown");
         return;
     }
-    while (NULL != fgets(line, sizeof(line), f)) {
-        if (0 == strncmp(line, "id=\"", 4)) {
-            char *end = strchr(line + 4, '"');
-            if (NULL != end) {
-                *end = '\0';
-            }
-            snprintf(out, len, "%.12s", line + 4);
-            break;
-        }
-    }
-    fclose(f);
+    out[n] = '\0';
 }
 
 int main(int argc, char **argv)
@@ -94,11 +83,11 @@ int main(int argc, char **argv)
     MPI_Comm_free(&node_comm);
 
     if (report) {
-        char host[256], cid[64];
+        char host[256], mntns[64];
         gethostname(host, sizeof(host));
         host[sizeof(host) - 1] = '\0';
-        container_id(cid, sizeof(cid));
-        printf("rank %d/%d host %s container %s\n", rank, size, host, cid);
+        mount_namespace(mntns, sizeof(mntns));
+        printf("rank %d/%d host %s mntns %s\n", rank, size, host, mntns);
         fflush(stdout);
     }
 

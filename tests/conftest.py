@@ -1,3 +1,3 @@
 """Shared pytest set-up: fixtures live in tests/fixtures, one module per concern."""
 
-pytest_plugins = ["tests.fixtures.cluster", "tests.fixtures.mpi"]
+pytest_plugins = ["tests.fixtures.cluster", "tests.fixtures.mpi", "tests.fixtures.podman"]

@@ -1,0 +1,97 @@
+"""A pod's pid 1: prepares the pod's mount and UTS namespaces, then reaps orphans until killed.
+
+Started by `unshare` inside fresh namespaces (see netns.unshare_pod). It prints
+`ready` on stdout once the pod's file system view is in place. Killing it
+(SIGKILL from the host) makes the kernel kill every other process of the pod.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import ctypes.util
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+from .layout import POD_HPC_ETC, POD_HPC_ROOT, POD_SA_DIR, POD_SECRETS_ROOT
+
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_REMOUNT = 32
+MS_BIND = 4096
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+
+
+def mount(source: str, target: str, fstype: str, flags: int, data: str = "") -> None:
+    if _libc.mount(source.encode(), target.encode(), fstype.encode(), flags, data.encode()) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount {source} on {target}: {os.strerror(err)}")
+
+
+def bind(source: str, target: str, read_only: bool = False) -> None:
+    mount(source, target, "", MS_BIND)
+    if read_only:
+        mount("", target, "", MS_BIND | MS_REMOUNT | MS_RDONLY)
+
+
+def tmpfs(target: str, mode: str) -> None:
+    mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, f"mode={mode}")
+
+
+def prepare(pod: str, state_dir: Path) -> None:
+    """Hostname, private /tmp and /dev/shm, and the cluster's shared files at pod paths."""
+    socket.sethostname(pod)
+    tmpfs("/tmp", "1777")
+    tmpfs("/dev/shm", "1777")
+    bind(str(state_dir / "hosts"), "/etc/hosts", read_only=True)
+    tmpfs(POD_HPC_ROOT, "755")
+    os.mkdir(POD_HPC_ETC, 0o755)
+    bind(str(state_dir / "hpc-etc"), POD_HPC_ETC, read_only=True)
+    tmpfs(POD_SECRETS_ROOT, "755")
+    sa_dir = Path(POD_SECRETS_ROOT, *Path(POD_SA_DIR).parts[-2:])
+    sa_dir.mkdir(parents=True, mode=0o755)
+    bind(str(state_dir / "serviceaccount"), str(sa_dir), read_only=True)
+
+
+def reap_forever() -> None:
+    """Adopted orphans must be reaped, or they pile up as zombies in the pod."""
+    signals = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT}
+    signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    while True:
+        sig = signal.sigwait(signals)
+        if sig != signal.SIGCHLD:
+            return
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kube-pmix-pause")
+    parser.add_argument("--cluster", required=True)  # for `down` to find us by command line
+    parser.add_argument("--pod", required=True)
+    parser.add_argument("--state-dir", required=True, type=Path)
+    args = parser.parse_args(argv)
+    try:
+        prepare(args.pod, args.state_dir)
+    except OSError as exc:
+        print(f"pod {args.pod}: {exc}", file=sys.stderr, flush=True)
+        return 1
+    print("ready", flush=True)
+    os.close(1)
+    os.open(os.devnull, os.O_WRONLY)
+    reap_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

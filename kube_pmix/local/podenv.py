@@ -1,0 +1,35 @@
+"""The environment every process started in a pod sees (pure)."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from .config import ClusterConfig
+from .layout import API_PORT_IN_CLUSTER, POD_HPC_ETC
+
+
+def pod_environment(
+    config: ClusterConfig, pod: str, extra: Mapping[str, str] = {}, tty: bool = False
+) -> dict[str, str]:
+    """PATH starts with the venv (kubexec, prterun), PRRTE is told its prefix, its rsh agent
+    and its default hostfile, and in-cluster config finds the API at the service address."""
+    venv = config.venv
+    service_host = str(config.gateway)
+    env = {
+        "PATH": f"{venv}/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+        "HOME": config.home,
+        "USER": config.user,
+        "LOGNAME": config.user,
+        "HOSTNAME": pod,
+        "KUBERNETES_SERVICE_HOST": service_host,
+        "KUBERNETES_SERVICE_PORT": str(API_PORT_IN_CLUSTER),
+        "KUBERNETES_SERVICE_PORT_HTTPS": str(API_PORT_IN_CLUSTER),
+        "KUBERNETES_PORT": f"tcp://{service_host}:{API_PORT_IN_CLUSTER}",
+        "PRTE_PREFIX": venv,
+        "PRTE_MCA_plm_ssh_agent": "kubexec",
+        "PRTE_MCA_prte_default_hostfile": f"{POD_HPC_ETC}/hostfile",
+    }
+    if tty:
+        env["TERM"] = "xterm"
+    env.update(extra)
+    return env
