@@ -15,8 +15,10 @@ signals. The guard
 - when heartbeats stop for T seconds or the session's stdin ends without an EOF
   record (kubexec killed, connection lost), kills the whole tree: SIGTERM, then
   SIGKILL after a grace period;
-- when the command exits, ends what it left behind the same way and exits with
-  its status (or 128+signal).
+- when the command exits, gives what it left behind LINGER seconds to finish on
+  its own (podman's conmon removing a `--rm` container after its rank ended),
+  then ends the rest the same way and exits with the command's status (or
+  128+signal).
 
 Stdlib only and small: it starts once per remote command in every pod.
 """
@@ -40,6 +42,8 @@ if TYPE_CHECKING:
 PR_SET_CHILD_SUBREAPER = 36
 EXIT_USAGE = 2
 EXIT_LOST = 255
+# How long what a finished command left behind may run on before it is ended.
+LINGER = 10.0
 _RELAYED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
 
 
@@ -185,8 +189,16 @@ class Guard:
             if lost and self.child_status is None:
                 self.kill_tree()
                 return EXIT_LOST
+        self.let_orphans_finish(LINGER)
         self.kill_tree()
         return exit_code(self.child_status)
+
+    def let_orphans_finish(self, limit: float) -> None:
+        """Wait up to `limit` s for the command's leftovers to exit by themselves."""
+        end = time.monotonic() + limit
+        while descendants(os.getpid()) and time.monotonic() < end:
+            self._reap()
+            time.sleep(0.02)
 
     def _update_pipe_interest(self) -> None:
         want = self.pipe_w >= 0 and bool(self.pending)

@@ -44,8 +44,8 @@ the words are joined with spaces and run by /bin/sh -c; stdin/stdout/stderr
 are forwarded; the exit status is the command's; 255 if the pod cannot be
 reached (one line on stderr says why). Without COMMAND, /bin/sh reads stdin.
 The command runs under kubexec-guard in the pod: signals sent to kubexec are
-forwarded, and if kubexec dies or the connection drops, or when the command
-exits, its whole process tree is ended (use --no-guard to leave background
+forwarded, and if kubexec dies, its parent (the launcher) dies, the connection
+drops, or the command exits, its whole process tree is ended (use --no-guard to leave background
 processes running).
 
 HOST: a pod name, POD.SERVICE, POD.SERVICE.NAMESPACE[.svc.cluster.local], or a pod IP.
@@ -115,6 +115,7 @@ class Runner:
         self.last_signal = int(signal.SIGTERM)
         self.session: Optional[Session] = None
         self.stdout = FdSink(1)
+        self.parent = os.getppid()
         self.wake_r, wake_w = os.pipe()
         for fd in (self.wake_r, wake_w):
             os.set_blocking(fd, False)
@@ -198,6 +199,11 @@ class Runner:
             if beat is not None and now >= beat:
                 session.write_stdin(wire.encode(wire.HEARTBEAT))
                 beat = now + interval
+                if os.getppid() != self.parent and give_up is None:
+                    # Our launcher died without killing us (prterun after an abort,
+                    # a crashed prted): its remote daemon must not outlive it.
+                    self.debug("parent process gone: ending the remote command")
+                    self.signals.append(int(signal.SIGHUP))
             deadlines = [t for t in (beat, give_up) if t is not None]
             timeout = max(0.0, min(deadlines) - now) if deadlines else None
             if session.has_buffered() or (stdin_open and stdin_polled):

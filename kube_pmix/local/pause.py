@@ -11,18 +11,21 @@ import argparse
 import ctypes
 import ctypes.util
 import os
+import pwd
 import signal
 import socket
 import sys
 from pathlib import Path
 
-from .layout import POD_HPC_ETC, POD_HPC_ROOT, POD_SA_DIR, POD_SECRETS_ROOT
+from .layout import POD_HPC_ETC, POD_HPC_ROOT, POD_SA_DIR, POD_SECRETS_ROOT, POD_USER
 
 MS_RDONLY = 1
 MS_NOSUID = 2
 MS_NODEV = 4
 MS_REMOUNT = 32
 MS_BIND = 4096
+MS_REC = 16384
+MS_SHARED = 1 << 20
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
 
@@ -56,6 +59,36 @@ def prepare(pod: str, state_dir: Path) -> None:
     sa_dir = Path(POD_SECRETS_ROOT, *Path(POD_SA_DIR).parts[-2:])
     sa_dir.mkdir(parents=True, mode=0o755)
     bind(str(state_dir / "serviceaccount"), str(sa_dir), read_only=True)
+    podman_per_pod(pod, state_dir)
+    # Rootless podman wants a shared root mount. The pod's mounts are private
+    # copies, so this makes peer groups inside the pod only: nothing reaches the host.
+    mount("", "/", "", MS_REC | MS_SHARED)
+
+
+def podman_per_pod(pod: str, state_dir: Path) -> None:
+    """Give the pod user's rootless podman a runtime dir and an image store of the pod's own.
+
+    Each node of a real cluster has its own: a shared /run/user/UID would make
+    podman in every pod join one pause process (and see another pod's /tmp),
+    and a shared store would let pods fight over its locks. Images are then
+    pulled or loaded once per pod, as the paper does once per node.
+    """
+    try:
+        user = pwd.getpwnam(POD_USER)
+    except KeyError:
+        return
+    if os.path.isdir("/run/user"):
+        tmpfs("/run/user", "755")
+        runtime = f"/run/user/{user.pw_uid}"
+        os.mkdir(runtime, 0o700)
+        os.chown(runtime, user.pw_uid, user.pw_gid)
+    store = Path(user.pw_dir, ".local", "share", "containers")
+    if store.is_dir():
+        own = state_dir / "pods" / pod / "containers"
+        own.mkdir(parents=True, mode=0o700, exist_ok=True)
+        for path in (own, own.parent):
+            os.chown(path, user.pw_uid, user.pw_gid)
+        bind(str(own), str(store))
 
 
 def reap_forever() -> None:

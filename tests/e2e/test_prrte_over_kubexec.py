@@ -11,43 +11,17 @@ from __future__ import annotations
 import collections
 import re
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
+from tests.e2e.jobs import run_job, wait_no_prted
+
 pytestmark = [pytest.mark.cluster, pytest.mark.mpi]
 
 
-def run_in_login(cluster, command: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    return cluster.pod_exec(cluster.login_pod, ["/bin/bash", "-c", command], timeout=timeout)
-
-
-def prted_pids(cluster, pods) -> dict[str, list[int]]:
-    """prted processes still alive, per pod."""
-    found: dict[str, list[int]] = {}
-    for pod in pods:
-        for pid in cluster.pod_pids(pod):
-            try:
-                comm = Path(f"/proc/{pid}/comm").read_text().strip()
-            except OSError:
-                continue
-            if comm == "prted":
-                found.setdefault(pod, []).append(pid)
-    return found
-
-
-def wait_no_prted(cluster, pods, timeout: float = 20) -> dict[str, list[int]]:
-    deadline = time.monotonic() + timeout
-    left = prted_pids(cluster, pods)
-    while left and time.monotonic() < deadline:
-        time.sleep(0.5)
-        left = prted_pids(cluster, pods)
-    return left
-
-
 def test_hostname_twice_per_compute_pod(local_cluster):
-    result = run_in_login(local_cluster, "prterun --map-by ppr:2:node hostname")
+    result = run_job(local_cluster, "prterun --map-by ppr:2:node hostname")
     assert result.returncode == 0, result.stderr
     counts = collections.Counter(result.stdout.split())
     assert counts == {pod: 2 for pod in local_cluster.compute_pods}
@@ -55,7 +29,7 @@ def test_hostname_twice_per_compute_pod(local_cluster):
 
 
 def test_init_finalize_size_10(local_cluster, init_finalize):
-    result = run_in_login(
+    result = run_job(
         local_cluster, f"prterun --personality ompi --map-by ppr:2:node {init_finalize} -a"
     )
     assert result.returncode == 0, result.stderr
@@ -71,7 +45,7 @@ def test_persistent_dvm_prte_prun_pterm(local_cluster):
         "echo ::second; prun --map-by ppr:1:node hostname; "
         "pterm"
     )
-    result = run_in_login(local_cluster, script)
+    result = run_job(local_cluster, script)
     assert result.returncode == 0, result.stdout + result.stderr
     first, second = result.stdout.split("::second")
     expected = collections.Counter(local_cluster.compute_pods)
@@ -95,7 +69,7 @@ def test_tree_spawn_runs_kubexec_from_compute_pods(local_cluster, tmp_path_facto
     agent.write_text(f'#!/bin/sh\necho "$(hostname) $1" >> {log}\nexec kubexec "$@"\n')
     agent.chmod(0o755)
     try:
-        result = run_in_login(
+        result = run_job(
             local_cluster,
             f"prterun --prtemca plm_ssh_agent {agent} --prtemca routed_radix 1 "
             "--map-by ppr:1:node hostname",

@@ -161,3 +161,24 @@ def test_quiet_command_outlives_a_short_exec_idle_timeout(cluster_factory):
     result = from_host(cluster, pod, "sleep 4", KUBEXEC_HEARTBEAT_INTERVAL="60",
                        KUBEXEC_HEARTBEAT_TIMEOUT="5")
     assert result.returncode == 255 and b"before the exit status" in result.stderr
+
+
+def test_orphaned_kubexec_ends_the_remote_tree(local_cluster):
+    """A launcher that dies without killing its agents (prterun after an abort) must
+    not leave daemons behind: the orphaned kubexec notices and ends the remote tree."""
+    pod = local_cluster.compute_pods[2]
+    launcher = subprocess.Popen(
+        ["/bin/sh", "-c", f'"$0" {pod} "sleep {MARK} & sleep {MARK}; wait" & sleep 60',
+         kubexec_bin(local_cluster)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=host_env(local_cluster.kubeconfig, KUBEXEC_HEARTBEAT_INTERVAL="0.5",
+                     KUBEXEC_SIGNAL_WAIT="1"),
+    )
+    try:
+        assert wait_for(lambda: len(marked_pids(local_cluster, pod)) == 2, 30)
+        launcher.kill()  # its kubexec child is reparented, nobody signals it
+        launcher.wait()
+        assert wait_for(lambda: not marked_pids(local_cluster, pod), 30)
+    finally:
+        launcher.kill()
+        launcher.wait()
