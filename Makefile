@@ -10,6 +10,7 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := all
 include mk/cluster.mk
+include mk/pmix-tools.mk
 
 .PHONY: all deps system-deps venv demo test unit bench lint clean
 
@@ -28,7 +29,8 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-deps: system-deps venv
+# our prun/pterm need the venv's libpmix and the system's pmix.h
+deps: system-deps venv pmix-tools
 
 demo: deps
 	$(VENV)/bin/kube-pmix demo

@@ -17,7 +17,7 @@ import socket
 import sys
 from pathlib import Path
 
-from .layout import POD_HPC_ETC, POD_HPC_ROOT, POD_SA_DIR, POD_SECRETS_ROOT, POD_USER
+from .layout import POD_HPC_ETC, POD_HPC_ROOT, POD_SA_DIR, POD_SECRETS_ROOT, POD_USER, venv_dir
 
 MS_RDONLY = 1
 MS_NOSUID = 2
@@ -46,10 +46,28 @@ def tmpfs(target: str, mode: str) -> None:
     mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, f"mode={mode}")
 
 
+def private_tmp() -> None:
+    """A /tmp of the pod's own; a kube-pmix checkout that lives in the host's /tmp stays visible.
+
+    Pods run kube-pmix, PRRTE and the examples from the host's file system; when
+    that install sits under /tmp (a CI clone, say), it is bind-mounted back at
+    the same path inside the new tmpfs.
+    """
+    keep = venv_dir().parent
+    held = None
+    if keep.is_relative_to("/tmp") and keep != Path("/tmp"):
+        held = os.open(keep, os.O_PATH)  # still names the host's directory after the mount
+    tmpfs("/tmp", "1777")
+    if held is not None:
+        keep.mkdir(parents=True, mode=0o755)
+        bind(f"/proc/self/fd/{held}", str(keep))
+        os.close(held)
+
+
 def prepare(pod: str, state_dir: Path) -> None:
     """Hostname, private /tmp and /dev/shm, and the cluster's shared files at pod paths."""
     socket.sethostname(pod)
-    tmpfs("/tmp", "1777")
+    private_tmp()
     tmpfs("/dev/shm", "1777")
     bind(str(state_dir / "hosts"), "/etc/hosts", read_only=True)
     tmpfs(POD_HPC_ROOT, "755")
