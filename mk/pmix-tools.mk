@@ -9,6 +9,7 @@
 # structs ABI-stable across libpmix.so.2 releases) but linked against the
 # wheel's own libpmix.so.2, found at run time through an $ORIGIN rpath.
 
+VENV              ?= .venv
 PMIX_TOOLS_SRC    := pmix_tools
 PMIX_TOOLS_BUILD  ?= build/pmix-tools
 PMIX_TOOLS        := prun pterm

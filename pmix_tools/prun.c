@@ -27,10 +27,9 @@ struct prun_opts {
     char **argv;                    /* the job's command and arguments */
 };
 
-/* Job-end bookkeeping, written by PMIx's progress thread. The DVM replays
- * the end events of earlier jobs to every new tool, and ours may arrive
- * before PMIx_Spawn has told us our nspace: so recent ends are kept in a
- * ring (oldest overwritten; ours is always among the newest). */
+/* Job-end bookkeeping, written by PMIx's progress thread. Our handler is
+ * filtered to our job, but recent ends are kept in a small ring anyway so
+ * that a replayed or duplicated event can never make us miss ours. */
 #define PRUN_ENDED 64
 static struct {
     pthread_mutex_t mutex;
@@ -193,14 +192,35 @@ static void on_event(size_t id, pmix_status_t status, const pmix_proc_t *source,
     }
 }
 
-static pmix_status_t watch_events(void)
+/* Register for the end of our job only (PMIX_EVENT_AFFECTED_PROC), after
+ * the spawn. An end that came first is not lost: the DVM caches job-end
+ * events and replays them to a new registration. Filtering matters: the
+ * DVM replays the ends of all earlier jobs too, and with an unfiltered
+ * handler those floods eventually crowd out our own job's event. */
+static pmix_status_t watch_job(const pmix_nspace_t nspace)
 {
     pmix_status_t codes[] = {PMIX_EVENT_JOB_END, PMIX_ERR_LOST_CONNECTION, PMIX_ERR_UNREACH};
     struct pt_latch reg;
+    pmix_proc_t target;
+    pmix_info_t filter;
     pmix_status_t rc;
 
+    PMIX_LOAD_PROCID(&target, nspace, PMIX_RANK_WILDCARD);
+    PMIX_INFO_LOAD(&filter, PMIX_EVENT_AFFECTED_PROC, &target, PMIX_PROC);
     pt_latch_init(&reg);
-    rc = PMIx_Register_event_handler(codes, 3, NULL, 0, on_event, pt_reg_done, &reg);
+    rc = PMIx_Register_event_handler(codes, 1, &filter, 1, on_event, pt_reg_done, &reg);
+    if (rc == PMIX_SUCCESS) {
+        pt_latch_wait(&reg, 0);
+        rc = reg.status;
+    }
+    pt_latch_destroy(&reg);
+    PMIX_INFO_DESTRUCT(&filter);
+    if (rc != PMIX_SUCCESS) {
+        return rc;
+    }
+    /* Losing the DVM is watched separately: it affects no job of ours. */
+    pt_latch_init(&reg);
+    rc = PMIx_Register_event_handler(&codes[1], 2, NULL, 0, on_event, pt_reg_done, &reg);
     if (rc == PMIX_SUCCESS) {
         pt_latch_wait(&reg, 0);
         rc = reg.status;
@@ -313,15 +333,15 @@ int main(int argc, char **argv)
     if (pt_tool_init(&o.conn, &me) != PMIX_SUCCESS) {
         return PT_EXIT_NO_DVM;
     }
-    rc = watch_events();
-    if (rc != PMIX_SUCCESS) {
-        pt_err("cannot register for job-end events: %s", PMIx_Error_string(rc));
+    if (pthread_create(&sigthr, NULL, signal_thread, &sigs) != 0) {
+        pt_err("cannot start the signal thread");
         PMIx_tool_finalize();
         return PT_EXIT_PMIX;
     }
-    pthread_create(&sigthr, NULL, signal_thread, &sigs);
 
+    memset(nspace, 0, sizeof(nspace));
     rc = spawn(&o, nspace);
+    if (getenv("PRUN_DEBUG_SPAWN")) fprintf(stderr, "DBG spawn rc=%d ns='%s'\n", rc, nspace);
     if (rc != PMIX_SUCCESS) {
         pt_err("could not start '%s': %s", o.argv[0], PMIx_Error_string(rc));
         PMIx_tool_finalize();
@@ -329,8 +349,13 @@ int main(int argc, char **argv)
     }
     pthread_mutex_lock(&job.mutex);
     PMIX_LOAD_NSPACE(job.nspace, nspace);
-    check_done_locked();
     pthread_mutex_unlock(&job.mutex);
+    rc = watch_job(nspace);
+    if (rc != PMIX_SUCCESS) {
+        pt_err("cannot watch job %s for its end: %s", nspace, PMIx_Error_string(rc));
+        PMIx_tool_finalize();
+        return PT_EXIT_PMIX;
+    }
 
     pt_latch_wait(&job.done, 0);
     if (job.done.status == PMIX_ERR_LOST_CONNECTION) {

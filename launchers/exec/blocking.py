@@ -9,7 +9,6 @@ with `socket`, `ssl` and a select loop owned by the caller (`fileno`,
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import ssl
@@ -155,15 +154,7 @@ class Client:
             body = conn.read_body(headers)
         finally:
             conn.close()
-        if status != 200:
-            raise p.http_error(status, body, target, self.config.namespace)
-        try:
-            value = json.loads(body)
-        except ValueError as exc:
-            raise ProtocolError(f"unreadable answer to GET {path}", target) from exc
-        if not isinstance(value, dict):
-            raise ProtocolError(f"unexpected answer to GET {path}", target)
-        return value
+        return p.get_answer(status, body, path, target, self.config.namespace)
 
     def open_exec(
         self,

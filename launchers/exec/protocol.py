@@ -345,3 +345,16 @@ def exit_status(data: bytes, pod: str = "") -> int:
 
 def _raise(error: KubeExecError) -> int:
     raise error
+
+
+def get_answer(status: int, body: bytes, path: str, pod: str, namespace: str) -> dict[str, Any]:
+    """The JSON object a GET answered with, or the error it stands for."""
+    if status != 200:
+        raise http_error(status, body, pod, namespace)
+    try:
+        value = json.loads(body)
+    except ValueError as exc:
+        raise ProtocolError(f"unreadable answer to GET {path}", pod) from exc
+    if not isinstance(value, dict):
+        raise ProtocolError(f"unexpected answer to GET {path}", pod)
+    return value

@@ -19,7 +19,6 @@ arrives. Socket, TLS and HTTP failures become launchers.errors at this edge.
 from __future__ import annotations
 
 import asyncio
-import json
 import ssl
 from typing import Any, Callable, Optional, Protocol, Sequence
 
@@ -119,15 +118,7 @@ class ExecSession:
             body = await self._read_body(reader, headers, target)
         finally:
             writer.close()
-        if status != 200:
-            raise p.http_error(status, body, target, self.config.namespace)
-        try:
-            value = json.loads(body)
-        except ValueError as exc:
-            raise ProtocolError(f"unreadable answer to GET {path}", target) from exc
-        if not isinstance(value, dict):
-            raise ProtocolError(f"unexpected answer to GET {path}", target)
-        return value
+        return p.get_answer(status, body, path, target, self.config.namespace)
 
     async def open_exec(
         self,
