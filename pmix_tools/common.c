@@ -97,15 +97,16 @@ bool pt_conn_set_dvm(struct pt_conn *conn, const char *spec)
     return conn->uri != NULL;
 }
 
-pmix_status_t pt_tool_init(struct pt_conn *conn, pmix_proc_t *me)
+pmix_status_t pt_tool_init(struct pt_conn *conn, pmix_proc_t *me, bool iof_out)
 {
-    pmix_info_t info;
+    pmix_info_t info[2];
+    size_t n = 1;
     pmix_status_t rc;
     bool yes = true;
 
     if (conn->system_only || conn->system_first) {
-        PMIX_INFO_LOAD(&info, conn->system_only ? PMIX_CONNECT_TO_SYSTEM
-                                                : PMIX_CONNECT_SYSTEM_FIRST,
+        PMIX_INFO_LOAD(&info[0], conn->system_only ? PMIX_CONNECT_TO_SYSTEM
+                                                   : PMIX_CONNECT_SYSTEM_FIRST,
                        &yes, PMIX_BOOL);
     } else {
         /* A pid alone is resolved by our own search, not PMIX_SERVER_PIDINFO:
@@ -113,10 +114,19 @@ pmix_status_t pt_tool_init(struct pt_conn *conn, pmix_proc_t *me)
         if (conn->uri == NULL && (conn->uri = pt_dvm_find(conn->pid)) == NULL) {
             return PMIX_ERR_NOT_FOUND;
         }
-        PMIX_INFO_LOAD(&info, PMIX_SERVER_URI, conn->uri, PMIX_STRING);
+        PMIX_INFO_LOAD(&info[0], PMIX_SERVER_URI, conn->uri, PMIX_STRING);
     }
-    rc = PMIx_tool_init(me, &info, 1);
-    PMIX_INFO_DESTRUCT(&info);
+    if (iof_out) {
+        /* Write forwarded output as soon as it arrives, even output that
+         * comes before PMIx_Spawn has told the library the job is ours
+         * (without this, early output of a fast job can be dropped). */
+        PMIX_INFO_LOAD(&info[n], PMIX_IOF_LOCAL_OUTPUT, &yes, PMIX_BOOL);
+        n++;
+    }
+    rc = PMIx_tool_init(me, info, n);
+    for (size_t i = 0; i < n; i++) {
+        PMIX_INFO_DESTRUCT(&info[i]);
+    }
     if (rc != PMIX_SUCCESS) {
         pt_err("cannot connect to the DVM (%s); is 'prte --daemonize' running?",
                PMIx_Error_string(rc));

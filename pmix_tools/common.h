@@ -46,8 +46,9 @@ bool pt_conn_set_dvm(struct pt_conn *conn, const char *spec);
 bool pt_conn_set_pid(struct pt_conn *conn, const char *text);
 
 /* PMIx_tool_init towards the DVM described by conn (searching for it when
- * conn names none, which fills conn->uri); prints the error. */
-pmix_status_t pt_tool_init(struct pt_conn *conn, pmix_proc_t *me);
+ * conn names none, which fills conn->uri); iof_out: write forwarded job
+ * output to our stdout/stderr. Prints the error. */
+pmix_status_t pt_tool_init(struct pt_conn *conn, pmix_proc_t *me, bool iof_out);
 
 /* The wheel's libpmix was built for another prefix; point it at the one
  * we are installed in (<prefix>/bin/<tool>) so its help texts are found

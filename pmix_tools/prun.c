@@ -16,6 +16,8 @@
 #include <unistd.h>
 
 #define PRUN_MAX_ENV 256
+/* How long a failed spawn may take to report the end of its job (s). */
+#define PRUN_FAILED_SPAWN_WAIT 10
 
 struct prun_opts {
     struct pt_conn conn;
@@ -313,7 +315,7 @@ int main(int argc, char **argv)
     pmix_nspace_t nspace;
     pthread_t sigthr;
     sigset_t sigs;
-    pmix_status_t rc;
+    pmix_status_t rc, spawn_rc;
     int status;
 
     pt_prog = "prun";
@@ -330,7 +332,7 @@ int main(int argc, char **argv)
 
     pt_setup_env();
     pt_latch_init(&job.done);
-    if (pt_tool_init(&o.conn, &me) != PMIX_SUCCESS) {
+    if (pt_tool_init(&o.conn, &me, false) != PMIX_SUCCESS) {
         return PT_EXIT_NO_DVM;
     }
     if (pthread_create(&sigthr, NULL, signal_thread, &sigs) != 0) {
@@ -341,8 +343,10 @@ int main(int argc, char **argv)
 
     memset(nspace, 0, sizeof(nspace));
     rc = spawn(&o, nspace);
-    if (getenv("PRUN_DEBUG_SPAWN")) fprintf(stderr, "DBG spawn rc=%d ns='%s'\n", rc, nspace);
-    if (rc != PMIX_SUCCESS) {
+    /* A job whose procs fail before PRRTE reports the launch complete makes
+     * PMIx_Spawn fail although it ran: then the nspace is set, and its end
+     * event (with the real exit status) still comes, briefly after. */
+    if (rc != PMIX_SUCCESS && nspace[0] == '\0') {
         pt_err("could not start '%s': %s", o.argv[0], PMIx_Error_string(rc));
         PMIx_tool_finalize();
         return PT_EXIT_PMIX;
@@ -350,11 +354,24 @@ int main(int argc, char **argv)
     pthread_mutex_lock(&job.mutex);
     PMIX_LOAD_NSPACE(job.nspace, nspace);
     pthread_mutex_unlock(&job.mutex);
+    spawn_rc = rc;
     rc = watch_job(nspace);
     if (rc != PMIX_SUCCESS) {
         pt_err("cannot watch job %s for its end: %s", nspace, PMIx_Error_string(rc));
         PMIx_tool_finalize();
         return PT_EXIT_PMIX;
+    }
+    if (spawn_rc != PMIX_SUCCESS) {
+        bool ended = pt_latch_wait(&job.done, PRUN_FAILED_SPAWN_WAIT);
+
+        /* Only an exit code of the job's own overrides the spawn error. */
+        if (!ended || job.done.status <= 0) {
+            pmix_status_t why = ended && job.done.status < 0 ? job.done.status : spawn_rc;
+
+            pt_err("could not start '%s': %s", o.argv[0], PMIx_Error_string(why));
+            PMIx_tool_finalize();
+            return PT_EXIT_PMIX;
+        }
     }
 
     pt_latch_wait(&job.done, 0);

@@ -157,7 +157,7 @@ int main(int argc, char **argv)
 
     pt_setup_env();
     pt_latch_init(&gone);
-    if (pt_tool_init(&conn, &me) != PMIX_SUCCESS) {
+    if (pt_tool_init(&conn, &me, false) != PMIX_SUCCESS) {
         free(conn.uri);
         return PT_EXIT_NO_DVM;
     }

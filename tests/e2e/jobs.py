@@ -41,9 +41,9 @@ def wait_no_prted(cluster, pods, timeout: float = 30) -> dict[str, list[int]]:
     return left
 
 
-def run_job(cluster, command: str, *, hang_after: float = 60,
-            attempts: int = 3) -> subprocess.CompletedProcess[str]:
-    """Run `command` with bash in the login pod as the pod user; retry a hung prterun."""
+def run_job(cluster, command: str, *, hang_after: float = 60, attempts: int = 3,
+            launcher: str = "prterun") -> subprocess.CompletedProcess[str]:
+    """Run `command` with bash in the login pod as the pod user; retry a hung `launcher`."""
     for attempt in range(1, attempts + 1):
         try:
             return cluster.pod_exec(
@@ -55,6 +55,6 @@ def run_job(cluster, command: str, *, hang_after: float = 60,
                 "(PRRTE end-of-job race with very short processes); killing it",
                 stacklevel=2,
             )
-            cluster.pod_exec(cluster.login_pod, ["pkill", "-x", "prterun"], timeout=30)
+            cluster.pod_exec(cluster.login_pod, ["pkill", "-x", launcher], timeout=30)
             wait_no_prted(cluster, cluster.compute_pods)
     raise AssertionError(f"{command!r} hung {attempts} times in a row")
