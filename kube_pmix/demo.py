@@ -13,7 +13,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import click
@@ -51,27 +50,18 @@ def _kubectl_exec(kubeconfig: str, pod: str, command: str) -> list[str]:
     return ["kubectl", "--kubeconfig", kubeconfig, "exec", pod, "--", "/bin/bash", "-c", command]
 
 
-def _run_step(kubeconfig: str, pod: str, command: str, attempts: int = 3) -> int:
-    """One listing; a job that hangs is ended and run again.
-
-    PRRTE 3.0.14 can hang at the end of a job whose processes exit within about
-    a millisecond of starting (`hostname`): see tests/e2e/jobs.py.
-    """
+def _run_step(kubeconfig: str, pod: str, command: str) -> int:
+    """One listing, as typed in the login pod; a job that never ends is stopped."""
     click.secho(f"[mpiuser@{pod} ~]$ {command}", bold=True)
-    for attempt in range(1, attempts + 1):
-        try:
-            return subprocess.run(_kubectl_exec(kubeconfig, pod, command), timeout=45).returncode
-        except subprocess.TimeoutExpired:
-            click.secho(
-                f"(attempt {attempt}: the job hung at its end, a known PRRTE 3.0 race with "
-                "very short processes; ending it and running it again)",
-                fg="yellow", err=True,
-            )
-            # kubectl exec leaves the remote command running: end prterun itself;
-            # kubexec then ends the daemons it started
-            subprocess.run(_kubectl_exec(kubeconfig, pod, "pkill -x prterun"), timeout=60)
-            time.sleep(12)
-    return 124
+    try:
+        return subprocess.run(_kubectl_exec(kubeconfig, pod, command), timeout=180).returncode
+    except subprocess.TimeoutExpired:
+        # kubectl exec leaves the remote command running: end the launcher
+        # itself; kubexec then ends the daemons it started
+        subprocess.run(_kubectl_exec(kubeconfig, pod, "pkill -x prterun; pkill -x prun"),
+                       timeout=60)
+        click.secho("the job did not end within 180 s", fg="red", err=True)
+        return 124
 
 
 @click.command("demo")

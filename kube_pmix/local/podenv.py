@@ -7,6 +7,13 @@ from typing import Mapping
 from .config import ClusterConfig
 from .layout import API_PORT_IN_CLUSTER, POD_HPC_ETC
 
+# PRRTE 3.0's daemons fork ranks from launch threads; a rank that exits within
+# about a millisecond (`hostname`) then has its RUNNING state recorded after
+# its termination, and the job never ends (1 run in 3 with ppr:2:node here).
+# Forking from the daemon's own event loop keeps the order (0 hangs in 55 runs).
+# The manifests set the same (manifests/base).
+ODLS_MAX_THREADS = "0"
+
 
 def pod_environment(
     config: ClusterConfig, pod: str, extra: Mapping[str, str] = {}, tty: bool = False
@@ -28,6 +35,7 @@ def pod_environment(
         "PRTE_PREFIX": venv,
         "PRTE_MCA_plm_ssh_agent": "kubexec",
         "PRTE_MCA_prte_default_hostfile": f"{POD_HPC_ETC}/hostfile",
+        "PRTE_MCA_odls_base_max_threads": ODLS_MAX_THREADS,
     }
     if tty:
         env["TERM"] = "xterm"
