@@ -8,6 +8,7 @@
  */
 #include "common.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -43,6 +44,113 @@ static struct {
     int signal;                     /* SIGINT/SIGTERM we forwarded, 0 = none */
     struct pt_latch done;
 } job = {.mutex = PTHREAD_MUTEX_INITIALIZER};
+
+/* Forwarded output. We do not let the spawn request it (PMIX_FWD_STDOUT):
+ * OpenPMIx 5.0.x registers that sink from PRRTE's thread while its own
+ * progress thread delivers and caches early output, and the race loses the
+ * start of about one job in 40. Instead we pull the output of every job
+ * (empty nspace = any) before spawning, so the server has a sink for our
+ * job from its first byte, and keep only our job's. Output that arrives
+ * before PMIx_Spawn has told us our nspace is held back until it has. */
+struct prun_chunk {
+    struct prun_chunk *next;
+    pmix_nspace_t nspace;
+    int fd;
+    size_t size;
+    char bytes[];
+};
+
+static struct {
+    pthread_mutex_t mutex;
+    pmix_nspace_t nspace;           /* our job, once known */
+    struct prun_chunk *held;        /* arrived before the nspace was known */
+    struct prun_chunk **tail;
+} iof = {.mutex = PTHREAD_MUTEX_INITIALIZER, .tail = &iof.held};
+
+static void write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            return;                 /* reader gone: drop, as a pipe would */
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+}
+
+static void on_output(size_t ref, pmix_iof_channel_t channel, pmix_proc_t *source,
+                      pmix_byte_object_t *payload, pmix_info_t info[], size_t ninfo)
+{
+    int fd = (channel & PMIX_FWD_STDERR_CHANNEL) ? STDERR_FILENO : STDOUT_FILENO;
+
+    (void)ref; (void)info; (void)ninfo;
+    if (source == NULL || payload == NULL || payload->size == 0) {
+        return;
+    }
+    pthread_mutex_lock(&iof.mutex);
+    if (iof.nspace[0] != '\0') {
+        if (PMIX_CHECK_NSPACE(iof.nspace, source->nspace)) {
+            write_all(fd, payload->bytes, payload->size);
+        }
+    } else {
+        struct prun_chunk *c = malloc(sizeof(*c) + payload->size);
+
+        if (c != NULL) {
+            c->next = NULL;
+            PMIX_LOAD_NSPACE(c->nspace, source->nspace);
+            c->fd = fd;
+            c->size = payload->size;
+            memcpy(c->bytes, payload->bytes, payload->size);
+            *iof.tail = c;
+            iof.tail = &c->next;
+        }
+    }
+    pthread_mutex_unlock(&iof.mutex);
+}
+
+/* Our job is known: write what was held for it, in order; drop the rest. */
+static void output_is(const pmix_nspace_t nspace)
+{
+    pthread_mutex_lock(&iof.mutex);
+    PMIX_LOAD_NSPACE(iof.nspace, nspace);
+    while (iof.held != NULL) {
+        struct prun_chunk *c = iof.held;
+
+        iof.held = c->next;
+        if (PMIX_CHECK_NSPACE(c->nspace, nspace)) {
+            write_all(c->fd, c->bytes, c->size);
+        }
+        free(c);
+    }
+    iof.tail = &iof.held;
+    pthread_mutex_unlock(&iof.mutex);
+}
+
+/* Ask the DVM for the stdout/stderr of every job, before we spawn ours. */
+static pmix_status_t pull_output(void)
+{
+    pmix_proc_t any;
+    struct pt_latch reg;
+    pmix_status_t rc;
+
+    PMIX_LOAD_PROCID(&any, "", PMIX_RANK_WILDCARD);
+    pt_latch_init(&reg);
+    rc = PMIx_IOF_pull(&any, 1, NULL, 0, PMIX_FWD_STDOUT_CHANNEL | PMIX_FWD_STDERR_CHANNEL,
+                       on_output, pt_reg_done, &reg);
+    if (rc == PMIX_SUCCESS) {
+        pt_latch_wait(&reg, 0);
+        rc = reg.status;
+    } else if (rc == PMIX_OPERATION_SUCCEEDED) {
+        rc = PMIX_SUCCESS;
+    }
+    pt_latch_destroy(&reg);
+    return rc;
+}
 
 static void usage(FILE *out)
 {
@@ -270,17 +378,20 @@ static void *signal_thread(void *arg)
 
 static pmix_status_t spawn(const struct prun_opts *o, pmix_nspace_t nspace)
 {
-    pmix_info_t jinfo[5];
+    pmix_info_t jinfo[6];
     size_t nj = 0;
     pmix_app_t app;
     pmix_status_t rc;
-    bool yes = true;
+    bool yes = true, no = false;
     char cwd[4096];
 
-    /* Forward output and ask the DVM to tell us (the requestor) when the
+    /* Output comes through pull_output() (see there). A tool's spawn
+     * forwards all output unless told otherwise, and would print it twice:
+     * say no explicitly. Ask the DVM to tell us (the requestor) when the
      * job ends: without PMIX_NOTIFY_COMPLETION no job-end event arrives. */
-    PMIX_INFO_LOAD(&jinfo[nj++], PMIX_FWD_STDOUT, &yes, PMIX_BOOL);
-    PMIX_INFO_LOAD(&jinfo[nj++], PMIX_FWD_STDERR, &yes, PMIX_BOOL);
+    PMIX_INFO_LOAD(&jinfo[nj++], PMIX_FWD_STDOUT, &no, PMIX_BOOL);
+    PMIX_INFO_LOAD(&jinfo[nj++], PMIX_FWD_STDERR, &no, PMIX_BOOL);
+    PMIX_INFO_LOAD(&jinfo[nj++], PMIX_FWD_STDDIAG, &no, PMIX_BOOL);
     PMIX_INFO_LOAD(&jinfo[nj++], PMIX_NOTIFY_COMPLETION, &yes, PMIX_BOOL);
     if (o->mapby != NULL) {
         PMIX_INFO_LOAD(&jinfo[nj++], PMIX_MAPBY, o->mapby, PMIX_STRING);
@@ -341,6 +452,12 @@ int main(int argc, char **argv)
         return PT_EXIT_PMIX;
     }
 
+    rc = pull_output();
+    if (rc != PMIX_SUCCESS) {
+        pt_err("cannot ask the DVM for the job's output: %s", PMIx_Error_string(rc));
+        PMIx_tool_finalize();
+        return PT_EXIT_PMIX;
+    }
     memset(nspace, 0, sizeof(nspace));
     rc = spawn(&o, nspace);
     /* A job whose procs fail before PRRTE reports the launch complete makes
@@ -351,6 +468,7 @@ int main(int argc, char **argv)
         PMIx_tool_finalize();
         return PT_EXIT_PMIX;
     }
+    output_is(nspace);
     pthread_mutex_lock(&job.mutex);
     PMIX_LOAD_NSPACE(job.nspace, nspace);
     pthread_mutex_unlock(&job.mutex);

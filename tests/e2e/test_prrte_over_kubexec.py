@@ -38,9 +38,6 @@ def test_init_finalize_size_10(local_cluster, init_finalize):
     assert re.search(rf"NP  :\s+10 procs \[\s+{nodes} Nodes at\s+2 PPN\]", result.stdout)
 
 
-# Our prun can lose the start of a job's output (about 1 job in 40, see
-# pmix_tools/README.md): a run that lost it is run again, twice at most.
-@pytest.mark.flaky(reruns=2)
 def test_persistent_dvm_prte_prun_pterm(local_cluster):
     started = run_job(local_cluster, "unset PRTE_MCA_schizo_proxy; prte --daemonize")
     assert started.returncode == 0, started.stderr

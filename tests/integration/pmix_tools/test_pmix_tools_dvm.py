@@ -11,10 +11,7 @@ from pathlib import Path
 import pytest
 from pmix_tools_dvm import WAIT, Dvm, ToolUser, proc_alive, start_dvm
 
-# Our prun can lose the start of a job's output (about 1 job in 40, not yet
-# understood: see pmix_tools/README.md); a test that saw it is run again, twice
-# at most, so the loss still fails a test when it repeats.
-pytestmark = [pytest.mark.mpi, pytest.mark.flaky(reruns=2)]
+pytestmark = pytest.mark.mpi
 
 HOST = socket.gethostname()
 
