@@ -2,6 +2,10 @@
 # Included from the main Makefile. Every target is a thin call of `kube-pmix`;
 # the variables are the paper's, passed on as options.
 #
+#   make base-image                    Debian 12 base made with mmdebstrap, stored in
+#                                      podman under the public image's name (offline builds)
+#   make wheelhouse                    build/wheels: our package and its dependencies,
+#                                      which the images install from (no index at build time)
 #   make images push-images            build / push every image
 #   make image-mpi push-mpi            one image (image-<name> builds its parents too)
 #   make deploy-ssh-with-podman-unpriv login-... undeploy-...
@@ -14,11 +18,13 @@ IMAGE_REGISTRY  ?= localhost/kube-pmix
 IMAGE_TAG_NAME  ?= 0.1.0
 IMAGE_BUILD_CMD ?= podman build
 IMAGE_PUSH_CMD  ?= podman push
-IMAGE_BASE      ?= registry.access.redhat.com/ubi9/ubi:9.5
+IMAGE_BASE      ?= docker.io/library/debian:bookworm
+WHEELHOUSE      := build/wheels
 NAMESPACE       ?= kube-pmix
 REPLICAS        ?= 2
 CHECKOV_VENV    ?= build/checkov-venv
 CHECKOV_VERSION ?= 3.3.30
+BASE_IMAGE_USER ?=
 
 VC_VARIANTS := ssh ssh-with-mpi ssh-with-podman ssh-with-podman-unpriv \
                kubectl kubectl-with-mpi kubectl-with-podman kubectl-with-podman-unpriv
@@ -28,19 +34,33 @@ VC_IMAGES   := waitfor pmix-base runtime runtime-with-podman mpi mpi-with-runtim
 VC_IMG_ARGS    = --registry '$(IMAGE_REGISTRY)' --tag '$(IMAGE_TAG_NAME)'
 VC_DEPLOY_ARGS = --namespace '$(NAMESPACE)' --replicas '$(REPLICAS)' $(VC_IMG_ARGS)
 
-.PHONY: images push-images get-waitfor-log checkov-venv \
+.PHONY: images push-images base-image wheelhouse get-waitfor-log checkov-venv \
         $(addprefix image-,$(VC_IMAGES)) $(addprefix push-,$(VC_IMAGES)) \
         $(addprefix deploy-,$(VC_VARIANTS)) $(addprefix login-,$(VC_VARIANTS)) \
         $(addprefix undeploy-,$(VC_VARIANTS))
 
-images:
-	$(KUBE_PMIX) images build $(VC_IMG_ARGS) --base '$(IMAGE_BASE)' --build-cmd '$(IMAGE_BUILD_CMD)'
+# The base is only made here when it is the default one; any other IMAGE_BASE is
+# pulled by the build as usual.
+# BASE_IMAGE_USER: store it in that user's rootless podman (run as root).
+base-image:
+	bash scripts/base-image.sh $(if $(BASE_IMAGE_USER),--user '$(BASE_IMAGE_USER)')
+
+# A fixed SOURCE_DATE_EPOCH makes our wheel byte-identical for identical
+# sources, so podman's layer cache reuses the layers that install it.
+wheelhouse: venv
+	SOURCE_DATE_EPOCH=315532800 $(PY) -m pip wheel -q --find-links $(WHEELHOUSE) -w $(WHEELHOUSE) '.[mpi]'
+	chmod -R a+rX build
+
+IMAGE_DEPS := wheelhouse $(if $(filter docker.io/library/debian:bookworm,$(IMAGE_BASE)),base-image)
+
+images: $(IMAGE_DEPS)
+	$(KUBE_PMIX) images build $(VC_IMG_ARGS) --base '$(IMAGE_BASE)' --build-cmd '$(IMAGE_BUILD_CMD)' --sizes build/images/sizes.md
 
 push-images:
 	$(KUBE_PMIX) images push $(VC_IMG_ARGS) --push-cmd '$(IMAGE_PUSH_CMD)'
 
-$(addprefix image-,$(VC_IMAGES)): image-%:
-	$(KUBE_PMIX) images build $* $(VC_IMG_ARGS) --base '$(IMAGE_BASE)' --build-cmd '$(IMAGE_BUILD_CMD)'
+$(addprefix image-,$(VC_IMAGES)): image-%: $(IMAGE_DEPS)
+	$(KUBE_PMIX) images build $* $(VC_IMG_ARGS) --base '$(IMAGE_BASE)' --build-cmd '$(IMAGE_BUILD_CMD)' --sizes build/images/sizes.md
 
 $(addprefix push-,$(VC_IMAGES)): push-%:
 	$(KUBE_PMIX) images push $* $(VC_IMG_ARGS) --push-cmd '$(IMAGE_PUSH_CMD)'

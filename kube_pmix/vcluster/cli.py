@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from pathlib import Path
 from typing import Any, Callable, Optional, TypeVar
 
 import click
@@ -201,22 +202,51 @@ def images_list() -> None:
               help="Distribution base image [env IMAGE_BASE].")
 @click.option("--build-cmd", envvar="IMAGE_BUILD_CMD", default="podman build",
               show_default=True, help="[env IMAGE_BUILD_CMD]")
+@click.option("--build-arg", "build_args", multiple=True, metavar="KEY=VALUE",
+              envvar="IMAGE_BUILD_ARGS",
+              help="Passed to every build, e.g. NPB_URL=... NPB_SHA256=... "
+                   "[env IMAGE_BUILD_ARGS, space-separated].")
 @click.option("--parents/--no-parents", default=True, show_default=True,
               help="Also build the images NAMES are built from.")
+@click.option("--sizes", "sizes_file", type=click.Path(dir_okay=False), default=None,
+              help="Write a markdown table of the built images' sizes to this file.")
 @click.option("--dry-run", is_flag=True, help="Print the commands only.")
 @_errors
 def images_build(names: tuple[str, ...], registry: str, tag: str, base: str, build_cmd: str,
-                 parents: bool, dry_run: bool) -> None:
-    """Build NAMES (all images if none), from the source tree."""
+                 build_args: tuple[str, ...], parents: bool, sizes_file: Optional[str],
+                 dry_run: bool) -> None:
+    """Build NAMES (all images if none), from the source tree, sources first.
+
+    Building the whole family skips, with a notice, the images whose sources no
+    registry serves (NAS: give NPB_URL and NPB_SHA256); naming one builds it
+    and its Containerfile says what is missing.
+    """
     from kube_pmix.vcluster.paths import repo_root
 
+    for arg in build_args:
+        if "=" not in arg:
+            raise click.BadParameter(f"{arg!r} is not KEY=VALUE", param_hint="--build-arg")
     chosen = ki.with_parents(list(names)) if parents and names else (
         [ki.image(n) for n in names] or list(ki.IMAGES.values()))
+    built: list[str] = []
     for img in chosen:
-        argv = ki.build_argv(img, registry, tag, base, build_cmd, str(repo_root()))
+        missing = ki.missing_args(img, build_args)
+        if missing and not names:
+            click.echo(f"skipping {img.repository}: needs --build-arg "
+                       f"{' '.join(m + '=...' for m in missing)}", err=True)
+            continue
+        argv = ki.build_argv(img, registry, tag, base, build_cmd, str(repo_root()), build_args)
         click.echo(" ".join(argv), err=True)
         if not dry_run:
             kd.run(argv, stream_stderr=True)
+            built.append(ki.reference(img, registry, tag))
+    if sizes_file and built:
+        sizes = [(ref, int(kd.run(ki.inspect_size_argv(ref, build_cmd), capture=True)
+                           .stdout.strip() or 0)) for ref in built]
+        table = ki.size_table(sizes)
+        Path(sizes_file).parent.mkdir(parents=True, exist_ok=True)
+        Path(sizes_file).write_text(table)
+        click.echo(table, nl=False)
 
 
 @images_cmd.command("push")

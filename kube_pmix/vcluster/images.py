@@ -1,7 +1,7 @@
 """The image family: what each image is built from, and the build/push command lines.
 
 Names and parents follow the paper's images (`k8s-<name>`). Every Containerfile
-takes IMAGE_BASE (the distribution image, UBI by default as in the paper) or,
+takes IMAGE_BASE (the distribution image: Debian 12 by default) or,
 for a child image, IMAGE_REGISTRY and IMAGE_TAG to find its parent. The build
 context is the source tree, so images can install this package and the examples.
 """
@@ -9,11 +9,13 @@ context is the source tree, so images can install this package and the examples.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Sequence
 
 from kube_pmix.vcluster.errors import UnknownName
 
-DEFAULT_BASE = "registry.access.redhat.com/ubi9/ubi:9.5"
+# Debian 12, the release the project is tested on; `make base-image` makes it
+# locally under this name where no image registry is reachable.
+DEFAULT_BASE = "docker.io/library/debian:bookworm"
 DEFAULT_TAG = "0.1.0"
 # Where `images build` tags by default (podman's local store); set IMAGE_REGISTRY
 # to a registry the cluster can pull from.
@@ -25,6 +27,15 @@ class Image:
     name: str  # short name: images/<name>/Containerfile
     parent: Optional[str]  # short name of the image it is built FROM, None for IMAGE_BASE
     summary: str
+    # Build arguments without which the image cannot be built (sources no
+    # registry here serves): building the whole family skips it when unset.
+    requires: tuple[str, ...] = ()
+    # The image a `-with-runtime` variant copies its application from.
+    copies_from: Optional[str] = None
+
+    def sources(self) -> list[str]:
+        """Short names of the images this one is built from: parent, then copy source."""
+        return [name for name in (self.parent, self.copies_from) if name]
 
     @property
     def repository(self) -> str:
@@ -40,11 +51,14 @@ IMAGES: dict[str, Image] = {
         Image("runtime", "pmix-base", "PRRTE runtime node: sshd, ssh client, kubexec"),
         Image("runtime-with-podman", "runtime", "runtime with rootless podman"),
         Image("mpi", "pmix-base", "MPI application image (init_finalize), no runtime"),
-        Image("mpi-with-runtime", "runtime", "MPI application and runtime in one image"),
-        Image("nas", "mpi", "NAS Parallel Benchmarks"),
-        Image("nas-with-runtime", "mpi-with-runtime", "NAS Parallel Benchmarks with the runtime"),
+        Image("mpi-with-runtime", "runtime", "MPI application and runtime in one image",
+              copies_from="mpi"),
+        Image("nas", "mpi", "NAS Parallel Benchmarks", requires=("NPB_URL", "NPB_SHA256")),
+        Image("nas-with-runtime", "mpi-with-runtime", "NAS Parallel Benchmarks with the runtime",
+              copies_from="nas"),
         Image("gromacs", "mpi", "GROMACS"),
-        Image("gromacs-with-runtime", "mpi-with-runtime", "GROMACS with the runtime"),
+        Image("gromacs-with-runtime", "mpi-with-runtime", "GROMACS with the runtime",
+              copies_from="gromacs"),
     )
 }
 
@@ -71,8 +85,14 @@ def build_argv(
     base: str = DEFAULT_BASE,
     build_cmd: str = "podman build",
     context: str = ".",
+    build_args: Sequence[str] = (),
 ) -> list[str]:
-    """The build command line for IMG, run from the source tree."""
+    """The build command line for IMG, run from the source tree.
+
+    BUILD_ARGS (`KEY=VALUE`) are passed to every image; an image ignores those
+    its Containerfile does not declare.
+    """
+    extra = [word for arg in build_args for word in ("--build-arg", arg)]
     return [
         *build_cmd.split(),
         "-f", f"images/{img.name}/Containerfile",
@@ -80,8 +100,30 @@ def build_argv(
         "--build-arg", f"IMAGE_BASE={base}",
         "--build-arg", f"IMAGE_REGISTRY={registry.rstrip('/')}",
         "--build-arg", f"IMAGE_TAG={tag}",
+        *extra,
         context,
     ]
+
+
+def missing_args(img: Image, build_args: Sequence[str]) -> list[str]:
+    """The build arguments IMG or one of its parents requires that BUILD_ARGS leaves unset."""
+    given = {arg.split("=", 1)[0] for arg in build_args if arg.split("=", 1)[1:] != [""]}
+    missing: list[str] = []
+    for each in with_parents([img.name]):
+        missing += [name for name in each.requires if name not in given and name not in missing]
+    return missing
+
+
+def size_table(sizes: Sequence[tuple[str, int]]) -> str:
+    """A markdown table of image references and sizes (bytes, shown in MB)."""
+    lines = ["| image | size |", "|---|---:|"]
+    lines += [f"| `{ref}` | {size / 1e6:.0f} MB |" for ref, size in sizes]
+    return "\n".join(lines) + "\n"
+
+def inspect_size_argv(ref: str, build_cmd: str = "podman build") -> list[str]:
+    """The command that prints the size in bytes of image REF (podman's or docker's)."""
+    engine = build_cmd.split()[0]
+    return [engine, "image", "inspect", "--format", "{{.Size}}", ref]
 
 
 def push_argv(img: Image, registry: str, tag: str, push_cmd: str = "podman push") -> list[str]:
@@ -90,11 +132,12 @@ def push_argv(img: Image, registry: str, tag: str, push_cmd: str = "podman push"
 
 
 def with_parents(names: list[str]) -> list[Image]:
-    """NAMES and everything they are built from, parents first, each once."""
+    """NAMES and everything they are built or copied from, in table order (sources first)."""
     wanted: set[str] = set()
-    for name in names:
-        current: Optional[Image] = image(name)
-        while current is not None and current.name not in wanted:
+    todo = [image(name) for name in names]
+    while todo:
+        current = todo.pop()
+        if current.name not in wanted:
             wanted.add(current.name)
-            current = IMAGES[current.parent] if current.parent else None
+            todo += [IMAGES[source] for source in current.sources()]
     return [img for img in IMAGES.values() if img.name in wanted]

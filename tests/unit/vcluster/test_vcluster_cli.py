@@ -57,6 +57,22 @@ def test_images_build_dry_run_builds_parents_first() -> None:
     assert all(line.startswith("docker build -f images/") for line in result.output.splitlines())
 
 
+def test_images_build_all_skips_nas_without_its_source() -> None:
+    result = CliRunner().invoke(main, ["images", "build", "--dry-run", "--registry", "r",
+                                       "--tag", "t"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    built = [line.split(" -t ")[1].split()[0] for line in lines if " -t " in line]
+    assert "r/k8s-nas:t" not in built and "r/k8s-nas-with-runtime:t" not in built
+    assert "r/k8s-gromacs-with-runtime:t" in built and len(built) == 8
+    assert "skipping k8s-nas: needs --build-arg NPB_URL=... NPB_SHA256=..." in lines
+    given = CliRunner().invoke(main, ["images", "build", "--dry-run", "--build-arg", "NPB_URL=u",
+                                      "--build-arg", "NPB_SHA256=s"])
+    assert given.exit_code == 0 and given.output.count(" -t ") == 10
+    bad = CliRunner().invoke(main, ["images", "build", "--dry-run", "--build-arg", "NPB"])
+    assert bad.exit_code != 0 and "is not KEY=VALUE" in bad.output
+
+
 def test_images_push_dry_run_all() -> None:
     result = CliRunner().invoke(main, ["images", "push", "--dry-run", "--registry", "r"])
     assert result.exit_code == 0

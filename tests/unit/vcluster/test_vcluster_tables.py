@@ -62,12 +62,46 @@ def test_push_argv_and_reference_without_registry() -> None:
 
 def test_with_parents_orders_parents_first() -> None:
     names = [i.name for i in ki.with_parents(["gromacs-with-runtime", "waitfor"])]
-    assert names == ["waitfor", "pmix-base", "runtime", "mpi-with-runtime", "gromacs-with-runtime"]
-    # The table itself lists every parent before its children.
+    # gromacs-with-runtime copies GROMACS out of k8s-gromacs: that chain comes too
+    assert names == ["waitfor", "pmix-base", "runtime", "mpi", "mpi-with-runtime", "gromacs",
+                     "gromacs-with-runtime"]
+    # The table itself lists every parent (and copy source) before its children.
     seen: set[str] = set()
     for img in ki.IMAGES.values():
-        assert img.parent is None or img.parent in seen
+        assert set(img.sources()) <= seen, img.name
         seen.add(img.name)
+
+
+def test_with_runtime_variants_copy_from_their_application_image() -> None:
+    for img in ki.IMAGES.values():
+        if img.name.endswith("-with-runtime"):
+            text = (images_dir() / img.name / "Containerfile").read_text()
+            assert f"/k8s-{img.copies_from}:${{IMAGE_TAG}} AS app" in text, img.name
+
+
+def test_build_args_reach_every_build() -> None:
+    argv = ki.build_argv(ki.image("nas"), "r", "t", "b", context="src",
+                         build_args=["NPB_SHA256=abc", "X=1"])
+    assert argv[-5:] == ["--build-arg", "NPB_SHA256=abc", "--build-arg", "X=1", "src"]
+
+
+def test_missing_args_follow_the_chain() -> None:
+    nas, nas_rt = ki.image("nas"), ki.image("nas-with-runtime")
+    assert ki.missing_args(nas, []) == ["NPB_URL", "NPB_SHA256"]
+    assert ki.missing_args(nas_rt, ["NPB_URL=u"]) == ["NPB_SHA256"]
+    assert ki.missing_args(nas_rt, ["NPB_URL=u", "NPB_SHA256="]) == ["NPB_SHA256"]
+    assert ki.missing_args(nas_rt, ["NPB_URL=u", "NPB_SHA256=s"]) == []
+    assert ki.missing_args(ki.image("mpi"), []) == []
+
+
+def test_size_table() -> None:
+    table = ki.size_table([("r/k8s-mpi:t", 914_000_000), ("r/k8s-waitfor:t", 2_400_000)])
+    assert table.splitlines() == [
+        "| image | size |", "|---|---:|", "| `r/k8s-mpi:t` | 914 MB |",
+        "| `r/k8s-waitfor:t` | 2 MB |",
+    ]
+    assert ki.inspect_size_argv("x", "docker build") == [
+        "docker", "image", "inspect", "--format", "{{.Size}}", "x"]
 
 
 def test_unknown_image() -> None:

@@ -1,0 +1,133 @@
+"""The built images, checked from inside: tools answer, the runtime runs, the user
+is not root, a login shell finds the tools, and nothing listens that should not."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.fixtures.images import BuiltImages
+from tests.fixtures.podman import PodmanUser
+
+pytestmark = [pytest.mark.podman]
+
+RUNTIMES = ("runtime", "runtime-with-podman", "mpi-with-runtime")
+
+
+def run_in(user: PodmanUser, image: str, script: str, timeout: float = 120) -> str:
+    proc = user.run(["podman", "run", "--rm", "--network", "none", "--entrypoint", "bash",
+                     image, "-c", script], timeout=timeout)
+    assert proc.returncode == 0, f"{image}: {script}\n{proc.stdout}{proc.stderr}"
+    return proc.stdout
+
+
+@pytest.mark.parametrize("name", ["waitfor", "pmix-base", *RUNTIMES, "mpi"])
+def test_runs_as_the_unprivileged_user(podman_user, built_images: BuiltImages, name) -> None:
+    out = run_in(podman_user, built_images.ref(name), "id -u; id -g")
+    assert out.split() == ["10001", "10001"]
+
+
+def test_waitfor_answers_help(podman_user, built_images: BuiltImages) -> None:
+    proc = podman_user.run(["podman", "run", "--rm", "--network", "none",
+                            built_images.ref("waitfor"), "--help"], timeout=120)
+    assert proc.returncode == 0 and "--timeout" in proc.stdout, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("name", RUNTIMES)
+def test_runtime_tools_answer(podman_user, built_images: BuiltImages, name) -> None:
+    out = run_in(podman_user, built_images.ref(name), """
+        set -e
+        kubexec --version
+        /opt/k8s/bin/kubexec.sh --help | head -1
+        /opt/hpc/local/bin/wrap-container.sh --help | head -1
+        kube-pmix-wait-for-pods --help | head -1
+        kubexec-guard --help | head -1
+        prte_info | grep -E '^ +PRTE: '
+        ompi_info --version | head -1
+        command -v prterun prted ssh
+        test -x /usr/sbin/sshd && echo sshd ok
+    """)
+    assert "kubexec 0.1.0" in out
+    assert re.search(r"^usage: kubexec ", out, re.M)
+    assert re.search(r"^Usage: wrap-container|^usage: wrap-container", out, re.M | re.I)
+    assert re.search(r"^ +PRTE: 3\.0\.\d+$", out, re.M), out
+    assert "Open MPI v5." in out
+    assert "/opt/hpc/local/kube-pmix/bin/prterun" in out and "sshd ok" in out
+
+
+@pytest.mark.parametrize("name", ["mpi", "mpi-with-runtime"])
+def test_the_example_runs_as_a_singleton(podman_user, built_images: BuiltImages, name) -> None:
+    out = run_in(podman_user, built_images.ref(name), "/opt/hpc/examples/bin/init_finalize")
+    assert re.search(r"^\s*0\) Size: 1 \(Running\)$", out, re.M), out
+
+
+@pytest.mark.parametrize("name", ["pmix-base", "runtime"])
+def test_a_login_shell_keeps_the_tools_on_path(podman_user, built_images: BuiltImages,
+                                               name) -> None:
+    proc = podman_user.run(["podman", "run", "--rm", "--network", "none",
+                            built_images.ref(name), "bash", "-lc", "command -v prterun"],
+                           timeout=120)
+    assert proc.stdout.strip() == "/opt/hpc/local/kube-pmix/bin/prterun", proc.stderr
+
+
+def test_podman_in_the_podman_runtime(podman_user, built_images: BuiltImages) -> None:
+    out = run_in(podman_user, built_images.ref("runtime-with-podman"),
+                 "podman --version; grep '^mpiuser:' /etc/subuid; "
+                 "/usr/sbin/getcap /usr/bin/newuidmap")
+    assert out.startswith("podman version 4.")
+    assert "mpiuser:100000:65536" in out and "cap_setuid=ep" in out
+
+
+def _listening(tcp_tables: str) -> list[str]:
+    """Local addresses in LISTEN state (st 0A) in /proc/net/tcp{,6} text."""
+    found = []
+    for line in tcp_tables.splitlines():
+        fields = line.split()
+        if len(fields) > 3 and fields[3] == "0A":
+            found.append(fields[1])
+    return found
+
+
+def test_listening_parser() -> None:
+    table = (
+        "  sl  local_address rem_address   st tx_queue rx_queue\n"
+        "   0: 00000000:08AE 00000000:0000 0A 00000000:00000000\n"
+        "   1: 0100007F:9C40 0100007F:08AE 01 00000000:00000000\n"
+    )
+    assert _listening(table) == ["00000000:08AE"]
+
+
+@pytest.mark.parametrize("name", RUNTIMES)
+def test_the_idle_node_listens_on_nothing(podman_user, built_images: BuiltImages, name) -> None:
+    """The default command (the kubectl variants' node) opens no port; sshd is opt-in."""
+    started = podman_user.run(["podman", "run", "-d", "--rm", "--network", "none",
+                               built_images.ref(name)], timeout=120)
+    assert started.returncode == 0, started.stderr
+    cid = started.stdout.strip()
+    try:
+        proc = podman_user.run(["podman", "exec", cid, "cat", "/proc/net/tcp", "/proc/net/tcp6"],
+                               timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        assert _listening(proc.stdout) == []
+        ps = podman_user.run(["podman", "exec", cid, "ps", "-eo", "comm="], timeout=60)
+        assert "sshd" not in ps.stdout.split()
+    finally:
+        podman_user.run(["podman", "rm", "-f", "-t", "0", cid], timeout=60)
+
+
+def test_nas_without_its_source_stops_with_one_line(podman_user,
+                                                    built_images: BuiltImages) -> None:
+    import sys
+    from pathlib import Path
+
+    venv = Path(sys.executable).parent.parent
+    repo = Path(__file__).resolve().parents[3]
+    proc = podman_user.run(
+        [str(venv / "bin" / "kube-pmix"), "images", "build", "nas", "--no-parents",
+         "--registry", built_images.registry, "--tag", built_images.tag],
+        cwd=str(repo), timeout=600,
+    )
+    assert proc.returncode != 0
+    assert "k8s-nas: set --build-arg NPB_URL=" in proc.stderr
+    assert "NPB_SHA256=<its sha256>" in proc.stderr
