@@ -13,6 +13,7 @@ command -v fuse-overlayfs >/dev/null || need+=(fuse-overlayfs)
 command -v nsenter >/dev/null || need+=(util-linux)
 command -v cc >/dev/null || need+=(gcc)
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
+command -v docker-registry >/dev/null || need+=(docker-registry)
 /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 compgen -G '/usr/lib/*/pmix2/include/pmix.h' >/dev/null || [ -f /usr/include/pmix.h ] || need+=(libpmix-dev)
 

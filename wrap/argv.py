@@ -87,8 +87,11 @@ def _userns(mode: str, kind: str, host: Host) -> list[str]:
     if mode == "keep-id":
         if kind != "podman" or not rootless:
             raise BadSettingError("--userns keep-id needs rootless podman; use --userns user")
-        # our uid/gid inside map to our uid/gid outside (podman adds a passwd entry)
-        return ["--userns=keep-id"]
+        # our uid/gid inside map to our uid/gid outside (podman adds a passwd entry).
+        # --user too: an image's USER (the paper's images run as their own mpiuser)
+        # would otherwise win, and its uid maps to a subordinate id outside, which
+        # the PMIx server's peer-credential check rejects: MPI_Init then waits forever.
+        return ["--userns=keep-id", f"--user={host.uid}:{host.gid}"]
     if mode == "user":
         # the runtime's default user is root; run as the caller instead
         return [f"--user={host.uid}:{host.gid}"]

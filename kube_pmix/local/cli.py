@@ -43,15 +43,19 @@ def local() -> None:
 @name_option
 @click.option("--idle-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Close exec sessions without data for this many seconds (default: never).")
+@click.option("--registry", "with_registry", is_flag=True,
+              help="Also run an image registry: push to it from this machine "
+                   "(`kube-pmix local registry`), pods pull from registry.kube-pmix.local:5000.")
 @_errors_to_exit
-def up(nodes: int, name: str, idle_timeout: Optional[float]) -> None:
+def up(nodes: int, name: str, idle_timeout: Optional[float], with_registry: bool) -> None:
     """Create the cluster and print its kubeconfig path."""
     from .cluster import Cluster
 
     def progress(line: str) -> None:
         click.echo(line, err=True)
 
-    cluster = Cluster.up(name=name, nodes=nodes, idle_timeout=idle_timeout, progress=progress)
+    cluster = Cluster.up(name=name, nodes=nodes, idle_timeout=idle_timeout, progress=progress,
+                         with_registry=with_registry)
     click.echo(cluster.kubeconfig)
 
 
@@ -101,6 +105,26 @@ def kubeconfig(name: str, restricted: bool) -> None:
 
     cluster = Cluster(name)
     click.echo(cluster.restricted_kubeconfig if restricted else cluster.kubeconfig)
+
+
+@local.command()
+@name_option
+@_errors_to_exit
+def registry(name: str) -> None:
+    """Print the image registry's address here, its address in the pods, and its CA file.
+
+    Push with `podman push --cert-dir DIR IMAGE HERE/REPO:TAG`, DIR holding the CA
+    as ca.crt; in the pods, `podman pull IN-PODS/REPO:TAG` trusts it already.
+    """
+    from .cluster import Cluster
+    from .errors import ClusterNotFoundError
+
+    cluster = Cluster(name)
+    if not cluster.registry:
+        raise ClusterNotFoundError(f"local cluster {name!r} has no registry (up --registry)")
+    click.echo(f"here      {cluster.registry}")
+    click.echo(f"in pods   {cluster.registry_in_cluster}")
+    click.echo(f"CA        {cluster.registry_ca}")
 
 
 @local.command("list")

@@ -24,13 +24,14 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
-from . import netns
+from . import netns, registry
 from .config import ClusterConfig, pick_subnet_index
 from .errors import ClusterExistsError, ClusterNotFoundError, DaemonError, NotRootError
 from .hostsfile import ordinal_key
 from .layout import (
     NAMESPACE,
     NETNS_PREFIX,
+    POD_CERTS_D,
     POD_HPC_ROOT,
     POD_SECRETS_ROOT,
     POD_USER,
@@ -45,6 +46,8 @@ from .users import check_venv_usable, ensure_user
 
 Progress = Callable[[str], None]
 HOST_MOUNTPOINTS = (Path(POD_HPC_ROOT), Path(POD_SECRETS_ROOT))
+# Made only for a cluster with a registry (and removed when empty, like the others).
+CERTS_MOUNTPOINT = Path(POD_CERTS_D)
 PAUSE_MODULE = "kube_pmix.local.pause"
 DAEMON_MODULE = "kube_pmix.local.daemon"
 
@@ -97,6 +100,17 @@ def pause_pids(name: str) -> list[int]:
     return found
 
 
+def registry_pids(state: StateDir) -> list[int]:
+    """The cluster's registry process, found by command line (after a crash too)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            words = [w for w in _cmdline(int(entry.name)) if w]
+            if registry.is_registry_of(words, state.registry_config):
+                found.append(int(entry.name))
+    return found
+
+
 def list_netns() -> list[str]:
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     return [line.split()[0] for line in out.splitlines() if line.strip()]
@@ -115,7 +129,7 @@ def _remove_host_mountpoints() -> None:
     """The empty mountpoint folders `up` made, once no cluster needs them any more."""
     if STATE_ROOT.exists() and any(STATE_ROOT.iterdir()):
         return
-    for folder in HOST_MOUNTPOINTS:
+    for folder in (*HOST_MOUNTPOINTS, CERTS_MOUNTPOINT):
         with contextlib.suppress(OSError):  # not empty or not ours: leave it
             folder.rmdir()
     with contextlib.suppress(OSError):
@@ -134,7 +148,7 @@ def down(name: str) -> bool:
         if _wait_gone([pid], 20):
             os.kill(pid, signal.SIGKILL)
             _wait_gone([pid], 5)
-    leftovers = pause_pids(name)
+    leftovers = pause_pids(name) + registry_pids(state)
     for p in leftovers:
         with contextlib.suppress(ProcessLookupError):
             os.kill(p, signal.SIGKILL)
@@ -177,13 +191,23 @@ class Cluster:
             key=ordinal_key)
         logins = [n for n, p in pods.items() if p["labels"].get("hpcnode") == "login-node"]
         self.login_pod: str = logins[0] if logins else ""
+        # The image registry, if the cluster has one: the host pushes to `registry`,
+        # pods pull from `registry_in_cluster`; `registry_ca` is the CA to trust.
+        self.registry = (f"127.0.0.1:{self.config.registry_port}"
+                         if self.config.registry_port else "")
+        self.registry_in_cluster = registry.IN_CLUSTER if self.config.registry_port else ""
+        self.registry_ca = str(self.state.ca_cert)
 
     # --- life cycle ---
 
     @classmethod
     def up(cls, name: str = "kube-pmix", nodes: int = 2, idle_timeout: Optional[float] = None,
-           progress: Optional[Progress] = None, timeout: float = 120) -> Cluster:
-        """Creates and starts cluster `name`; returns once every pod is Ready."""
+           progress: Optional[Progress] = None, timeout: float = 120,
+           with_registry: bool = False) -> Cluster:
+        """Creates and starts cluster `name`; returns once every pod is Ready.
+
+        `with_registry`: also an image registry pods pull from (see registry.py).
+        """
         require_root()
         state = StateDir.of(name)
         if daemon_pid(state) is not None:
@@ -194,7 +218,9 @@ class Cluster:
         entry = ensure_user(POD_USER)
         venv = venv_dir()
         check_venv_usable(venv, entry)
-        _prepare_state(state, name, nodes, idle_timeout, entry, venv)
+        if with_registry:
+            registry.binary()  # fail before anything is made when it is not installed
+        _prepare_state(state, name, nodes, idle_timeout, entry, venv, with_registry)
         state.owner.write_text(f"{os.getpid()}\n")
         with open(state.log, "ab") as log:
             proc = subprocess.Popen(
@@ -310,7 +336,7 @@ def _api_port(state: StateDir) -> int:
 
 
 def _prepare_state(state: StateDir, name: str, nodes: int, idle_timeout: Optional[float],
-                   entry: pwd.struct_passwd, venv: Path) -> None:
+                   entry: pwd.struct_passwd, venv: Path, with_registry: bool = False) -> None:
     for folder in HOST_MOUNTPOINTS:  # empty mountpoints; each pod mounts its own over them
         folder.mkdir(mode=0o755, exist_ok=True)
     STATE_ROOT.mkdir(mode=0o755, parents=True, exist_ok=True)
@@ -326,12 +352,13 @@ def _prepare_state(state: StateDir, name: str, nodes: int, idle_timeout: Optiona
         idle_timeout=idle_timeout, admin_token=secrets.token_urlsafe(32),
         sa_token=secrets.token_urlsafe(32), restricted_token=secrets.token_urlsafe(32),
         venv=str(venv), uid=entry.pw_uid, gid=entry.pw_gid, home=entry.pw_dir,
-        user=entry.pw_name,
+        user=entry.pw_name, registry_port=registry.free_port() if with_registry else 0,
     )
     config.save(state.config)
     from ipaddress import IPv4Address
 
-    tls = make_tls(name, [IPv4Address("127.0.0.1"), config.gateway])
+    tls = make_tls(name, [IPv4Address("127.0.0.1"), config.gateway],
+                   [registry.NAME] if with_registry else [])
     state.ca_cert.write_bytes(tls.ca_cert_pem)
     state.server_cert.write_bytes(tls.server_cert_pem)
     state.server_key.touch(mode=0o600)
@@ -346,6 +373,27 @@ def _prepare_state(state: StateDir, name: str, nodes: int, idle_timeout: Optiona
     state.hpc_etc.mkdir(mode=0o755)
     state.hosts.write_text("")
     state.hosts.chmod(0o644)
+    if with_registry:
+        _prepare_registry(state, config.registry_port, tls.ca_cert_pem, tls.extra_cert_pem,
+                          tls.extra_key_pem)
+
+
+def _prepare_registry(state: StateDir, port: int, ca: bytes, cert: bytes, key: bytes) -> None:
+    """The registry's config and TLS files, and the CA every pod's podman trusts for it."""
+    CERTS_MOUNTPOINT.mkdir(mode=0o755, parents=True, exist_ok=True)
+    state.registry.mkdir(mode=0o700)
+    (state.registry / "data").mkdir(mode=0o700)
+    (state.registry / "tls.crt").write_bytes(cert)
+    fd = os.open(state.registry / "tls.key", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key)
+    state.registry_config.write_text(registry.config_text(
+        state.registry / "data", port, state.registry / "tls.crt", state.registry / "tls.key"))
+    trusted = state.certs_d / registry.IN_CLUSTER
+    trusted.mkdir(mode=0o755, parents=True)
+    state.certs_d.chmod(0o755)
+    (trusted / "ca.crt").write_bytes(ca)
+    (trusted / "ca.crt").chmod(0o644)
 
 
 def _wait_ready(state: StateDir, proc: subprocess.Popen[bytes], expected: int,

@@ -26,6 +26,8 @@ class ClusterConfig:
     gid: int
     home: str
     user: str
+    # The image registry's port on 127.0.0.1; 0: the cluster has no registry.
+    registry_port: int = 0
 
     @property
     def subnet(self) -> IPv4Network:

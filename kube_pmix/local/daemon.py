@@ -22,7 +22,7 @@ from typing import Any, Optional
 
 from aiohttp import web
 
-from . import netns
+from . import netns, registry
 from .api import make_app
 from .auth import identities
 from .config import ClusterConfig
@@ -131,7 +131,8 @@ class Daemon:
         because the file is bind-mounted into every pod."""
         ready = sorted((p for p in self.store.pods.values() if p.ready and p.ip),
                        key=lambda p: ordinal_key(p.name))
-        text = render_hosts([(p.name, p.ip or "") for p in ready])
+        extra = [(str(self.config.gateway), registry.NAME)] if self.config.registry_port else []
+        text = render_hosts([(p.name, p.ip or "") for p in ready], extra)
         if text != self._hosts_text:
             with open(self.state.hosts, "r+") as f:
                 f.write(text)
@@ -234,6 +235,7 @@ async def serve(config: ClusterConfig, state: StateDir) -> int:
         loop.add_signal_handler(sig, stop.set)
     runner = web.AppRunner(make_app(daemon), access_log=None, shutdown_timeout=1)
     await runner.setup()
+    registry_proc: Optional[asyncio.subprocess.Process] = None
     status = 0
     try:
         local = listen_tcp("127.0.0.1", 0)
@@ -252,6 +254,8 @@ async def serve(config: ClusterConfig, state: StateDir) -> int:
         inside = listen_in_netns(f"/run/netns/{daemon.runtime.netns}", str(config.gateway),
                                  API_PORT_IN_CLUSTER)
         await web.SockSite(runner, inside, ssl_context=context).start()
+        if config.registry_port:
+            registry_proc = await _start_registry(config, state, daemon)
         await daemon.bring_up_pods()
         daemon.ready = True
         log.info("cluster %s ready on 127.0.0.1:%d and %s:%d", config.name, port,
@@ -263,8 +267,26 @@ async def serve(config: ClusterConfig, state: StateDir) -> int:
     finally:
         log.info("cluster %s: tearing down", config.name)
         await runner.cleanup()
+        if registry_proc is not None:
+            await registry.stop(registry_proc)
         await daemon.tear_down()
     return status
+
+
+async def _start_registry(config: ClusterConfig, state: StateDir,
+                          daemon: Daemon) -> asyncio.subprocess.Process:
+    """The registry on 127.0.0.1, and its relay on the cluster network (registry.py)."""
+    proc = await registry.start(state.registry_config, state.registry / "registry.log")
+    problem = await registry.wait_listening(config.registry_port, proc)
+    if problem:
+        await registry.stop(proc)
+        raise RuntimeError(f"image registry: {problem} (log: {state.registry / 'registry.log'})")
+    relay = listen_in_netns(f"/run/netns/{daemon.runtime.netns}", str(config.gateway),
+                            registry.IN_CLUSTER_PORT)
+    await registry.serve_forwarder(relay, config.registry_port)
+    log.info("image registry on 127.0.0.1:%d, in the cluster as %s", config.registry_port,
+             registry.IN_CLUSTER)
+    return proc
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -23,9 +23,12 @@ def pod_aliases(pod: str, service: str = SERVICE, namespace: str = NAMESPACE) ->
     ]
 
 
-def render_hosts(pods: Sequence[tuple[str, str]]) -> str:
-    """/etc/hosts for every pod: (name, ip) pairs, each with all of its service names."""
+def render_hosts(pods: Sequence[tuple[str, str]],
+                 extra: Sequence[tuple[str, str]] = ()) -> str:
+    """/etc/hosts for every pod: (name, ip) pairs, each with all of its service names,
+    then `extra` (ip, name) entries for cluster services (the image registry)."""
     lines = [f"{ip}\t{' '.join(pod_aliases(name))}\n" for name, ip in pods]
+    lines += [f"{ip}\t{name}\n" for ip, name in extra]
     return _PREAMBLE + "".join(lines)
 
 

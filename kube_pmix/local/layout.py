@@ -23,6 +23,8 @@ POD_HPC_ROOT = "/opt/hpc"
 POD_HPC_ETC = "/opt/hpc/etc"
 POD_SECRETS_ROOT = "/run/secrets"
 POD_SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
+# Where rootless podman looks for per-registry CA files (after the user's own).
+POD_CERTS_D = "/etc/containers/certs.d"
 
 
 def venv_dir() -> Path:
@@ -100,6 +102,20 @@ class StateDir:
     def hpc_etc(self) -> Path:
         """Bind-mounted as every pod's /opt/hpc/etc (hostfile, hostfile_ip)."""
         return self.root / "hpc-etc"
+
+    @property
+    def registry(self) -> Path:
+        """The image registry's folder: config, TLS files, log, and its data below."""
+        return self.root / "registry"
+
+    @property
+    def registry_config(self) -> Path:
+        return self.registry / "config.yml"
+
+    @property
+    def certs_d(self) -> Path:
+        """Bind-mounted as every pod's /etc/containers/certs.d: podman trusts the registry."""
+        return self.root / "certs.d"
 
     @property
     def service_account(self) -> Path:

@@ -17,7 +17,15 @@ import socket
 import sys
 from pathlib import Path
 
-from .layout import POD_HPC_ETC, POD_HPC_ROOT, POD_SA_DIR, POD_SECRETS_ROOT, POD_USER, venv_dir
+from .layout import (
+    POD_CERTS_D,
+    POD_HPC_ETC,
+    POD_HPC_ROOT,
+    POD_SA_DIR,
+    POD_SECRETS_ROOT,
+    POD_USER,
+    venv_dir,
+)
 
 MS_RDONLY = 1
 MS_NOSUID = 2
@@ -77,10 +85,20 @@ def prepare(pod: str, state_dir: Path) -> None:
     sa_dir = Path(POD_SECRETS_ROOT, *Path(POD_SA_DIR).parts[-2:])
     sa_dir.mkdir(parents=True, mode=0o755)
     bind(str(state_dir / "serviceaccount"), str(sa_dir), read_only=True)
+    if (state_dir / "certs.d").is_dir():  # the cluster's image registry, trusted by podman
+        bind(str(state_dir / "certs.d"), POD_CERTS_D, read_only=True)
+    seed_paths()
     podman_per_pod(pod, state_dir)
     # Rootless podman wants a shared root mount. The pod's mounts are private
     # copies, so this makes peer groups inside the pod only: nothing reaches the host.
     mount("", "/", "", MS_REC | MS_SHARED)
+
+
+def seed_paths() -> None:
+    """The paper's path for the rank wrapper, so its commands run as typed."""
+    local_bin = Path(POD_HPC_ROOT, "local", "bin")
+    local_bin.mkdir(parents=True, mode=0o755)
+    (local_bin / "wrap-container.sh").symlink_to(venv_dir() / "bin" / "wrap-container")
 
 
 def podman_per_pod(pod: str, state_dir: Path) -> None:

@@ -26,14 +26,22 @@ class TlsMaterial:
     ca_cert_pem: bytes
     server_cert_pem: bytes
     server_key_pem: bytes
+    # A second server certificate from the same CA (the image registry), if asked for.
+    extra_cert_pem: bytes = b""
+    extra_key_pem: bytes = b""
 
 
 def _name(common_name: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
-def make_tls(cluster: str, ips: Sequence[IPv4Address]) -> TlsMaterial:
-    """CA plus a server cert whose SANs cover the given IPs and the kubernetes service names."""
+def make_tls(cluster: str, ips: Sequence[IPv4Address],
+             extra_names: Sequence[str] = ()) -> TlsMaterial:
+    """CA plus a server cert whose SANs cover the given IPs and the kubernetes service names.
+
+    With `extra_names`, a second server cert (those names, the same IPs) from the
+    same CA; the CA key is not kept.
+    """
     now = datetime.datetime.now(datetime.timezone.utc)
     start, end = now - datetime.timedelta(hours=1), now + datetime.timedelta(days=365)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -57,27 +65,29 @@ def make_tls(cluster: str, ips: Sequence[IPv4Address]) -> TlsMaterial:
         )
         .sign(ca_key, hashes.SHA256())
     )
-    key = ec.generate_private_key(ec.SECP256R1())
-    sans: list[x509.GeneralName] = [x509.DNSName(n) for n in DNS_NAMES]
-    sans += [x509.IPAddress(ip) for ip in ips]
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("kube-apiserver"))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
+
+    def server(common_name: str, names: Sequence[str]) -> tuple[bytes, bytes]:
+        key = ec.generate_private_key(ec.SECP256R1())
+        sans: list[x509.GeneralName] = [x509.DNSName(n) for n in names]
+        sans += [x509.IPAddress(ip) for ip in ips]
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(_name(common_name))
+            .issuer_name(ca_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start)
+            .not_valid_after(end)
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .sign(ca_key, hashes.SHA256())
+        )
+        return cert.public_bytes(pem), key.private_bytes(
+            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+
     pem = serialization.Encoding.PEM
-    return TlsMaterial(
-        ca_cert_pem=ca_cert.public_bytes(pem),
-        server_cert_pem=cert.public_bytes(pem),
-        server_key_pem=key.private_bytes(
-            pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        ),
-    )
+    server_cert, server_key = server("kube-apiserver", DNS_NAMES)
+    extra_cert, extra_key = server(extra_names[0], extra_names) if extra_names else (b"", b"")
+    return TlsMaterial(ca_cert.public_bytes(pem), server_cert, server_key, extra_cert, extra_key)

@@ -77,12 +77,14 @@ CASES: dict[str, tuple[dict, dict, list[str]]] = {
         {},
         {},
         ["/usr/bin/podman", *NAMESPACES, "--cgroups=no-conmon", "--userns=keep-id",
+         "--user=1001:1002",
          "--pull=never", *FORWARDED_ENV, *MOUNTS, *TAIL],
     ),
     "rootless podman, unprivileged profile": (
         {"profile": "unprivileged"},
         {},
         ["/usr/bin/podman", *NAMESPACES, "--cgroups=no-conmon", "--userns=keep-id",
+         "--user=1001:1002",
          "--device=/dev/fuse", "--pull=never", *FORWARDED_ENV, *MOUNTS, *TAIL],
     ),
     "rootless podman, --user mapping": (
@@ -119,6 +121,7 @@ CASES: dict[str, tuple[dict, dict, list[str]]] = {
         {"runtime": "/opt/bin/podman", "pull": "missing", "mount_cwd": False},
         {"which": {"/opt/bin/podman": "/opt/bin/podman"}},
         ["/opt/bin/podman", *NAMESPACES, "--cgroups=no-conmon", "--userns=keep-id",
+         "--user=1001:1002",
          "--pull=missing", *FORWARDED_ENV,
          "--volume=/tmp/prte.vm.1001/dvm.7:/tmp/prte.vm.1001/dvm.7", *TAIL],
     ),
