@@ -24,10 +24,10 @@ import time
 from typing import Mapping, Optional
 
 from launchers import guard_protocol as wire
-from launchers import hosts
-from launchers.config import load_config
-from launchers.errors import KubeExecError
+from launchers.exec import hosts
 from launchers.exec.blocking import Client, Session
+from launchers.exec.config import load_config
+from launchers.exec.errors import KubeExecError
 from launchers.exec.protocol import MAX_MESSAGE
 from launchers.sshopts import Options, UsageError, parse_args
 

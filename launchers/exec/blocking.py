@@ -14,9 +14,9 @@ import socket
 import ssl
 from typing import Any, Callable, Mapping, Optional, Sequence
 
-from launchers.config import ClusterConfig
-from launchers.errors import ConnectionFailed, ConnectionLost, KubeExecError, ProtocolError
 from launchers.exec import protocol as p
+from launchers.exec.config import ClusterConfig
+from launchers.exec.errors import ConnectionFailed, ConnectionLost, KubeExecError, ProtocolError
 
 Sink = Callable[[bytes], None]
 _MAX_HEAD = 64 * 1024

@@ -15,7 +15,7 @@ import os
 from typing import Any, NamedTuple, Optional, Sequence
 from urllib.parse import quote, urlencode
 
-from launchers.errors import (
+from launchers.exec.errors import (
     ApiError,
     Forbidden,
     KubeExecError,

@@ -13,7 +13,7 @@ v4, signals and heartbeats. Both have the same shape:
     abort()                 drop the connection
 
 Output goes to the `stdout`/`stderr` callables given at open time, as it
-arrives. Socket, TLS and HTTP failures become launchers.errors at this edge.
+arrives. Socket, TLS and HTTP failures become launchers.exec.errors at this edge.
 """
 
 from __future__ import annotations
@@ -23,15 +23,15 @@ import ssl
 from typing import Any, Callable, Optional, Protocol, Sequence
 
 from launchers import guard_protocol as wire
-from launchers.config import ClusterConfig
-from launchers.errors import (
+from launchers.exec import protocol as p
+from launchers.exec.blocking import reason
+from launchers.exec.config import ClusterConfig
+from launchers.exec.errors import (
     ConnectionFailed,
     ConnectionLost,
     KubeExecError,
     ProtocolError,
 )
-from launchers.exec import protocol as p
-from launchers.exec.blocking import reason
 
 Sink = Callable[[bytes], None]
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from launchers.config import load_config
-from launchers.errors import ConfigError
+from launchers.exec.config import load_config
+from launchers.exec.errors import ConfigError
 
 CA = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from launchers.config import load_config
-from launchers.errors import ConnectionFailed, Forbidden, PodNotFound, Unauthorized
+from launchers.exec.config import load_config
+from launchers.exec.errors import ConnectionFailed, Forbidden, PodNotFound, Unauthorized
 from launchers.exec.transport import ExecSession, open_guarded
 from tests.unit.launchers.stub_server import ServerThread, StubServer
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Mapping, NamedTuple, Optional, cast
 from urllib.parse import urlsplit
 
-from launchers.errors import ConfigError
+from launchers.exec.errors import ConfigError
 
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
