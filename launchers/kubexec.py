@@ -250,7 +250,7 @@ class Runner:
                 return status
             if self.stdout.broken:  # our reader left (`kubexec pod yes | head -1`): end it all
                 if self.guarded:
-                    session.write_stdin(wire.encode(wire.KILL))
+                    self._kill_and_linger(session)
                 return 128 + signal.SIGPIPE
             if "stdin" in ready:
                 try:
@@ -275,8 +275,25 @@ class Runner:
                     self.last_signal = signo
                     give_up = time.monotonic() + _env_float(self.env, "KUBEXEC_SIGNAL_WAIT", 3.0)
             if give_up is not None and time.monotonic() >= give_up:
-                session.write_stdin(wire.encode(wire.KILL))  # don't wait for the heartbeat timeout
+                self._kill_and_linger(session)  # don't wait for the heartbeat timeout
                 return 128 + self.last_signal
+
+    def _kill_and_linger(self, session: Session) -> None:
+        """Send the kill record, then read until the session ends (bounded by the signal wait).
+
+        Closing at once, with the remote output still flowing in, makes our kernel answer
+        with a reset, and the server may then drop the kill record unread: the remote
+        command (`yes`) would run on until the heartbeat timeout.
+        """
+        session.write_stdin(wire.encode(wire.KILL))
+        end = time.monotonic() + _env_float(self.env, "KUBEXEC_SIGNAL_WAIT", 3.0)
+        self.stdout.broken = self.stderr.broken = True  # what still comes is dropped
+        with contextlib.suppress(KubeExecError):
+            sel = selectors.DefaultSelector()
+            sel.register(session.fileno(), selectors.EVENT_READ)
+            while time.monotonic() < end:
+                if sel.select(max(0.0, end - time.monotonic())) and not session.on_readable():
+                    return
 
     @staticmethod
     def _select_for(sel: selectors.BaseSelector, interest: dict[int, object], fd: int,
