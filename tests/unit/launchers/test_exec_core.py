@@ -85,7 +85,8 @@ def test_no_status_is_never_exit_0_by_default():
 
 def test_refused_upgrade_waits_for_the_whole_body_and_keeps_retry_after():
     body = json.dumps({"kind": "Status", "message": "slow down", "code": 429}).encode()
-    head = f"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 4\r\nContent-Length: {len(body)}\r\n\r\n"
+    head = (f"HTTP/1.1 429 Too Many Requests\r\nRetry-After: 4\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n")
     c = new_core()
     assert c.receive(head.encode() + body[:5]) == []
     with pytest.raises(ApiError) as info:
