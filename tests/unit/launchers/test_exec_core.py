@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -22,6 +23,7 @@ from launchers.exec.errors import (
     PodNotFound,
     ProtocolError,
 )
+from launchers.exec.transport import ExecSession
 
 KEY = "dGhlIHNhbXBsZSBub25jZQ=="
 
@@ -131,24 +133,25 @@ def test_get_answer_is_the_json_object():
     upgrade_answer() + frame(p.ERROR, b"\xff\xfe not json"),
     b"x" * (core.MAX_HEAD + 10),
 ])
-def test_garbage_through_the_blocking_driver_is_always_one_of_ours(wire):
-    """Whatever a server answers, only launchers.exec.errors leave the driver's edge
-    (it used to leak a plain ValueError, e.g. for a bad chunk size)."""
+def test_garbage_through_either_driver_is_always_one_of_ours(wire):
+    """Whatever a server answers, only launchers.exec.errors leave a driver's edge
+    (the blocking one used to leak a plain ValueError for a bad chunk size)."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen()
     port = server.getsockname()[1]
 
     def answer() -> None:
-        conn, _ = server.accept()
-        with conn:
-            conn.recv(65536)
-            conn.sendall(wire)
+        for _ in range(2):  # one connection per driver
+            conn, _ = server.accept()
+            with conn:
+                conn.recv(65536)
+                conn.sendall(wire)
     thread = threading.Thread(target=answer, daemon=True)
     thread.start()
-    client = Client(ClusterConfig(server=f"http://127.0.0.1:{port}"), connect_timeout=5,
-                    retry_deadline=0)
+    config = ClusterConfig(server=f"http://127.0.0.1:{port}")
     try:
+        client = Client(config, connect_timeout=5, retry_deadline=0)
         with pytest.raises(KubeExecError):
             session = client.open_exec("pod-a", ["true"], namespace="ns", container=None,
                                        stdin=False, stdout=lambda _: None,
@@ -156,6 +159,13 @@ def test_garbage_through_the_blocking_driver_is_always_one_of_ours(wire):
             while session.on_readable():
                 pass
             session.exit_status()
+
+        async def over_asyncio() -> int:
+            proc = await ExecSession(config, connect_timeout=5, retry_deadline=0).open_exec(
+                "pod-a", ["true"], stdin=False)
+            return await proc.wait()
+        with pytest.raises(KubeExecError):
+            asyncio.run(over_asyncio())
     finally:
         thread.join(5)
         server.close()
