@@ -125,6 +125,7 @@ class Runner:
         self.signals: list[int] = []
         self.last_signal = int(signal.SIGTERM)
         self.session: Optional[Session] = None
+        self.draining = False
         self.stdout = OutputBuffer(1)
         self.stderr = OutputBuffer(2)
         self.heartbeat_timeout = _env_float(env, "KUBEXEC_HEARTBEAT_TIMEOUT", 20.0)
@@ -138,13 +139,15 @@ class Runner:
 
     def _on_signal(self, signo: int, _frame: object) -> None:
         self.signals.append(signo)
-        if self.session is None:  # still connecting: nothing remote to wait for
+        if self.session is None or self.draining:  # nothing remote to wait for
             raise _Interrupted(signo)
 
     def debug(self, text: str) -> None:
         if self.opts.verbose and not self.opts.quiet:
             elapsed = (time.monotonic() - self.t0) * 1000
-            sys.stderr.write(f"kubexec: debug: {elapsed:.0f} ms: {text}\n")
+            with contextlib.suppress(BlockingIOError):  # fd 2 may be non-blocking now
+                sys.stderr.write(f"kubexec: debug: {elapsed:.0f} ms: {text}\n")
+                sys.stderr.flush()
 
     def connect(self) -> Session:
         opts, env = self.opts, self.env
@@ -177,17 +180,29 @@ class Runner:
 
     def run(self) -> CompletedProcess:
         """The remote command's record (output streamed, so not collected)."""
+        command = " ".join(self.opts.command)
         try:
-            self.session = self.connect()
-        except _Interrupted as exc:
-            return completed(" ".join(self.opts.command), 128 + exc.signo)
-        try:
-            status = self._loop(self.session)
+            try:
+                self.session = self.connect()
+            except _Interrupted as exc:
+                return completed(command, 128 + exc.signo)
+            try:
+                status = self._loop(self.session)
+            finally:
+                self.session.close()
+            try:
+                self.draining = True  # a signal now ends the wait for a stalled reader
+                for out in (self.stdout, self.stderr):
+                    out.finish()
+            except _Interrupted as exc:
+                status = 128 + exc.signo
+            return completed(command, status, target=self.session.pod)
         finally:
-            self.session.close()
+            # Whatever happened: drop what is left and give the fds their blocking mode back
+            # (O_NONBLOCK is shared with every process holding the same pipe).
             for out in (self.stdout, self.stderr):
+                out.broken = True
                 out.finish()
-        return completed(" ".join(self.opts.command), status, target=self.session.pod)
 
     def _send_stdin(self, session: Session, data: bytes) -> None:
         if not self.guarded:

@@ -250,7 +250,7 @@ def test_slow_reader_keeps_heartbeats_and_gets_every_byte(stub):
     _, kc = stub
     result = subprocess.run(
         f"{sys.executable} -m launchers.kubexec pod-a 'head -c 20000000 /dev/zero' "
-        "| (sleep 6; wc -c); echo ${PIPESTATUS[0]}",
+        "| (sleep 4; wc -c); echo ${PIPESTATUS[0]}",
         shell=True, executable="/bin/bash", capture_output=True, timeout=120,
         env=kubexec_env(kc, KUBEXEC_HEARTBEAT_TIMEOUT="2", KUBEXEC_HEARTBEAT_INTERVAL="0.5"),
     )
@@ -342,3 +342,21 @@ def test_no_bearer_token_goes_to_a_plain_http_server(tmp_path_factory):
         assert thread.server.authorization == [None, None]  # the IP lookup and the exec
     finally:
         thread.stop()
+
+
+@pytest.mark.parametrize("host", ["pod-a", "nope"])
+def test_output_pipes_get_their_blocking_mode_back(stub, host):
+    """kubexec writes a pipe non-blocking; the flag is shared with everyone holding the pipe
+    (a launcher, sibling daemons), so it must be cleared on success and on failure."""
+    _, kc = stub
+    read_end, write_end = os.pipe()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "launchers.kubexec", host, "echo hi"],
+                              stdout=write_end, stderr=write_end, env=kubexec_env(kc),
+                              timeout=60)
+        assert proc.returncode == (0 if host == "pod-a" else 255)
+        assert os.get_blocking(write_end)
+        assert os.read(read_end, 4096)
+    finally:
+        os.close(read_end)
+        os.close(write_end)
