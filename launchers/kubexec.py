@@ -336,7 +336,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         opts = parse_args(args)
     except UsageError as exc:
-        sys.stderr.write(f"kubexec: {exc}\n{USAGE.splitlines()[0]}\n")
+        sys.stderr.write(f"kubexec: {exc} (kubexec --help for usage)\n")
         return EXIT_FAILURE
     if opts.help:
         sys.stdout.write(USAGE)

@@ -291,7 +291,8 @@ def test_empty_host_is_refused(stub):
     before = len(server.requests)
     result = kubexec(kc, "", "pod-a", "true")
     assert result.returncode == 255 and len(server.requests) == before
-    assert result.stderr.decode().splitlines()[0] == "kubexec: empty host name"
+    assert result.stderr.decode().splitlines() == [
+        "kubexec: empty host name (kubexec --help for usage)"]
 
 
 @pytest.mark.parametrize(("code", "after"), [(429, "1"), (503, None)])
