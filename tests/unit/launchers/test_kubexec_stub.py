@@ -317,6 +317,7 @@ def test_retries_stop_at_the_deadline(stub):
     finally:
         server.refuse_first = 0
     assert result.returncode == 255 and b"HTTP 503" in result.stderr
+    assert b"attempts)" in result.stderr and result.stderr.count(b"\n") == 1
 
 
 @pytest.fixture(scope="module")
