@@ -11,6 +11,7 @@ PYTEST_ARGS ?=
 .DEFAULT_GOAL := all
 include mk/cluster.mk
 include mk/pmix-tools.mk
+include mk/guard.mk
 
 .PHONY: all deps system-deps venv demo test unit bench lint clean
 
@@ -27,7 +28,8 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev,mpi]' --config-settings editable_mode=compat
 	touch $@
 
-venv: $(VENV)/.installed
+# the C guard is part of the venv: kubexec-guard has no Python entry point
+venv: $(VENV)/.installed guard
 
 # our prun/pterm need the venv's libpmix and the system's pmix.h
 deps: system-deps venv pmix-tools
