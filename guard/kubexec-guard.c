@@ -479,6 +479,7 @@ static int parse_seconds(const char *opt, const char *text, double *out)
     return 0;
 }
 
+/* The command as messages name it: its words, one line, at most 199 bytes. */
 static void describe(struct guard *g)
 {
     size_t used = 0;
@@ -490,6 +491,9 @@ static void describe(struct guard *g)
     }
     if (used >= sizeof g->what - 1)
         memcpy(g->what + sizeof g->what - 4, "...", 4);
+    for (char *c = g->what; *c; c++) /* a script's newlines: the message stays one line */
+        if ((unsigned char)*c < ' ')
+            *c = ' ';
 }
 
 int main(int argc, char **argv)

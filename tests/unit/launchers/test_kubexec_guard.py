@@ -245,8 +245,8 @@ def test_record_round_trip_and_bad_records():
 
 
 def test_kill_record_ends_a_tree_that_ignores_signals(guards):
-    proc = start_guard("trap '' TERM; setsid sh -c 'trap \"\" TERM; sleep 300' & echo $!; "
-                       "echo ready; while :; do sleep 0.05; done", grace=0.5)
+    proc = start_guard("trap '' TERM; setsid sh -c 'trap \"\" TERM; sleep 300' & echo $!\n"
+                       "echo ready; while :; do sleep 0.05; done" + " " * 300, grace=0.5)
     guards.append(proc)
     pids = read_pids(proc, 1)
     assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
@@ -256,4 +256,7 @@ def test_kill_record_ends_a_tree_that_ignores_signals(guards):
     send(proc, wire.encode(wire.KILL))
     assert proc.wait(20) == 255
     assert wait_gone(pids) == []
-    assert guard_says(proc).startswith("kubexec-guard: kill requested by kubexec: ending ")
+    said = guard_says(proc)
+    assert said.startswith("kubexec-guard: kill requested by kubexec: ending /bin/sh -c trap")
+    # one line: the script's newline became a space, and the long script is cut short
+    assert "echo $! echo ready" in said and said.endswith("...") and len(said) < 300
