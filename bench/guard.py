@@ -9,7 +9,9 @@ the user+sys of the child (getrusage RUSAGE_CHILDREN deltas); medians.
 
     python -m bench.guard [--runs N] [--guard PATH]
 
-Writes bench/results/guard.json; the last line printed is the summary.
+Writes bench/results/guard.json; the last line printed is the summary. The
+Python guard this C one replaced measured 41 ms CPU (66 ms wall) per command in
+this harness, against 2.0 ms (3.5 ms wall) for the C guard, `true` included.
 """
 
 from __future__ import annotations
