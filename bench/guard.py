@@ -1,6 +1,6 @@
 """Benchmark: what kubexec-guard costs per remote command, in CPU.
 
-Every remote command from kubexec and from the k8sgo launcher starts the
+Every remote command that kubexec (or another launcher) starts runs the
 guard in its pod. Three ways, interleaved, N rounds after a warm-up: the guard
 running `true` with a framed stdin as kubexec sends it (a heartbeat and the
 stdin EOF record, the session kept open until the guard exits), `python3 -c
