@@ -37,6 +37,7 @@
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -397,25 +398,45 @@ static int spawn(struct guard *g, int stdin_fd)
     return err;
 }
 
+static void on_alarm(int signo)
+{
+    (void)signo; /* only there to interrupt a blocked write */
+}
+
+/* One line on stderr about a kill, given at most a second: when kubexec stops
+ * reading (the slow reader that made the heartbeats stop), a blocking write to
+ * a full stderr pipe must not keep the guard from ending the tree. */
+__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
+{
+    struct sigaction sa = {.sa_handler = on_alarm}; /* no SA_RESTART: write gets EINTR */
+    sigaction(SIGALRM, &sa, NULL);
+    alarm(1);
+    va_list ap;
+    va_start(ap, fmt);
+    vdprintf(2, fmt, ap);
+    va_end(ap);
+    alarm(0);
+}
+
 static void say_why(const struct guard *g, enum verdict v)
 {
     switch (v) {
     case SESSION_LOST:
-        dprintf(2, "kubexec-guard: session lost (stdin closed without an EOF record): "
+        say("kubexec-guard: session lost (stdin closed without an EOF record): "
                    "ending %s\n", g->what);
         break;
     case BAD_RECORD:
-        dprintf(2, "kubexec-guard: session lost (bad record kind=0x%02x): ending %s\n",
+        say("kubexec-guard: session lost (bad record kind=0x%02x): ending %s\n",
                 g->head[0], g->what);
         break;
     case KILL_REQUESTED:
-        dprintf(2, "kubexec-guard: kill requested by kubexec: ending %s\n", g->what);
+        say("kubexec-guard: kill requested by kubexec: ending %s\n", g->what);
         break;
     case NO_MEMORY:
-        dprintf(2, "kubexec-guard: out of memory buffering stdin: ending %s\n", g->what);
+        say("kubexec-guard: out of memory buffering stdin: ending %s\n", g->what);
         break;
     case NO_HEARTBEAT:
-        dprintf(2, "kubexec-guard: no heartbeat from kubexec for %g s: ending %s\n",
+        say("kubexec-guard: no heartbeat from kubexec for %g s: ending %s\n",
                 g->heartbeat_timeout, g->what);
         break;
     case GO_ON:
@@ -459,7 +480,7 @@ static int run(struct guard *g)
     }
     close_pipe(g); /* no more stdin for leftovers: let them see EOF */
     if (!wait_children(g, LINGER_S)) {
-        dprintf(2, "kubexec-guard: %s exited but left processes running for %g s: "
+        say("kubexec-guard: %s exited but left processes running for %g s: "
                    "ending them\n", g->what, LINGER_S);
         kill_tree(g);
     }

@@ -260,3 +260,13 @@ def test_kill_record_ends_a_tree_that_ignores_signals(guards):
     assert said.startswith("kubexec-guard: kill requested by kubexec: ending /bin/sh -c trap")
     # one line: the script's newline became a space, and the long script is cut short
     assert "echo $! echo ready" in said and said.endswith("...") and len(said) < 300
+
+
+def test_a_full_stderr_pipe_does_not_keep_the_guard_from_killing(guards):
+    """kubexec stopped reading (a slow reader): the guard's own message cannot be written,
+    and the tree must die at the heartbeat timeout all the same."""
+    proc = start_guard("sleep 300 & echo $!; head -c 300000 /dev/zero >&2; wait", timeout=1)
+    guards.append(proc)
+    pids = read_pids(proc, 1)
+    assert proc.wait(20) == 255  # stderr never drained until now
+    assert wait_gone(pids) == []
