@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from launchers import guard_protocol as wire
@@ -70,7 +72,10 @@ def guards():
     started: list[subprocess.Popen[bytes]] = []
     yield started
     for proc in started:
-        if proc.poll() is None:
+        if proc.poll() is None:  # a failed test: leave nothing of its tree behind
+            with contextlib.suppress(psutil.Error):
+                for child in psutil.Process(proc.pid).children(recursive=True):
+                    child.kill()
             proc.kill()
         proc.wait(10)
         for stream in (proc.stdin, proc.stdout, proc.stderr):
