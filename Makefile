@@ -32,7 +32,7 @@ $(VENV)/.installed: pyproject.toml
 # Byte-compiled sources: an editable install compiles nothing, and the pods'
 # unprivileged user cannot write __pycache__ in the checkout, so without this
 # every kubexec and wrap-container start in a pod compiles its modules again
-# (~11 ms of wrap-container's ~25). Cheap when nothing changed (a stat a file).
+# (~11 ms of wrap-container's ~25). Cheap when nothing changed (a stat per file).
 venv: $(VENV)/.installed guard
 	$(PY) -m compileall -q launchers wrap kube_pmix bench
 
