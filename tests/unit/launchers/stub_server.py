@@ -25,10 +25,10 @@ from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Any, Optional
 
+import psutil
 from aiohttp import WSMsgType, web
 
 from kube_pmix.local.tls import TlsMaterial, make_tls
-from launchers.guard import descendants
 
 TOKEN = "stub-token"
 
@@ -183,7 +183,11 @@ class StubServer:
         """Kill every process group we started and reap it while the loop still runs."""
         for proc in self.processes:
             # the guard puts its command in a session of its own: kill every descendant
-            for pid in [proc.pid, *descendants(proc.pid)]:
+            try:
+                tree = [proc.pid, *(p.pid for p in psutil.Process(proc.pid).children(True))]
+            except psutil.Error:
+                tree = [proc.pid]
+            for pid in tree:
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
         for proc in self.processes:

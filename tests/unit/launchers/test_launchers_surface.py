@@ -38,11 +38,11 @@ def test_exec_stands_alone_and_the_old_paths_are_gone():
                                                            ""), path
 
 
-def test_kubexec_and_guard_import_no_heavy_modules():
+def test_kubexec_imports_no_heavy_modules():
     """kubexec starts once per remote daemon: asyncio, yaml (unless a kubeconfig is read),
     dataclasses and Kubernetes clients stay out of its import path."""
     code = (
-        "import sys, launchers.kubexec, launchers.guard; "
+        "import sys, launchers.kubexec; "
         "print(' '.join(m for m in ('asyncio', 'yaml', 'dataclasses', 'kubernetes', "
         "'aiohttp', 'argparse', 'click', 'subprocess') if m in sys.modules))"
     )
