@@ -10,7 +10,9 @@ is a 1-byte kind, a 4-byte big-endian length and the payload.
     S <signo>     deliver signal number <signo> (1 byte) to the command's group
     K             kubexec is leaving: end the whole tree now (TERM, then KILL)
 
-Stdlib only and pure: the guard imports it in every pod.
+kubexec encodes with this module; the guard in the pod is C
+(guard/kubexec-guard.c) and decodes the same bytes: change both together.
+Stdlib only and pure: kubexec imports it on every call.
 """
 
 from __future__ import annotations

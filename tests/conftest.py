@@ -2,6 +2,7 @@
 
 pytest_plugins = [
     "tests.fixtures.cluster",
+    "tests.fixtures.guard",
     "tests.fixtures.mpi",
     "tests.fixtures.podman",
     "tests.fixtures.images",

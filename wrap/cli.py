@@ -5,10 +5,11 @@ with --dry-run or WRAP_DEBUG, and starts it; the command line itself comes
 from the pure builder in wrap.argv. Every failure is one line on stderr and a
 distinct exit status (see wrap.errors).
 
-Speed: a launcher starts this once per rank, and importing click costs about
-as much as all the rest. The common form under prterun, `wrap-container
-COMMAND...` with settings in MPI_IMAGE / CONTAINER_ARGS / WRAP_*, has no
-options to parse, so it skips click; anything starting with '-' goes through it.
+Speed: a launcher starts this once per rank. The common form under prterun,
+`wrap-container COMMAND...` with settings in MPI_IMAGE / CONTAINER_ARGS /
+WRAP_*, has no options to parse and goes straight to the builder; anything
+starting with '-' goes through the hand parser of wrap.options (click's import
+alone cost as much as all the rest).
 """
 
 from __future__ import annotations
@@ -97,18 +98,43 @@ def _report(exc: WrapError) -> int:
     return exc.exit_status
 
 
-def main(args: Optional[Sequence[str]] = None) -> int:
-    """Console entry point."""
-    args = list(sys.argv[1:] if args is None else args)
-    if args and not args[0].startswith("-"):
-        try:
-            return execute(Options(), args)
-        except WrapError as exc:
-            return _report(exc)
-    from .click_cli import command  # the full parser, only when there are options
+def _with_options(args: Sequence[str]) -> int:
+    """The form with options: parsed by hand (wrap.options), then the same execute."""
+    from . import options as parser  # only when there are options
 
-    command.main(args=args, prog_name=PROG)  # exits with the rank's or the error's status
-    return 2  # not reached
+    try:
+        parsed = parser.parse(args)
+    except parser.UsageError as exc:
+        print(f"{parser.USAGE}\nTry '{PROG} --help' for help.\n\nError: {exc}", file=sys.stderr)
+        return 2
+    if parsed is None:
+        sys.stdout.write(parser.HELP)
+        return 0
+    dvm_uri_file = parsed.get("dvm_uri_file")
+    options = Options(
+        image=parsed.get("image"),
+        runtime=parsed.get("runtime"),
+        profile=parsed.get("profile"),
+        userns=parsed.get("userns"),
+        pull=parsed.get("pull"),
+        env=parsed["env"],
+        mount_cwd=not parsed.get("no_cwd_mount"),
+        inject_prrte=bool(parsed.get("prun") or dvm_uri_file),
+        prrte_prefix=parsed.get("prrte_prefix"),
+        dvm_uri=_read_dvm_uri(dvm_uri_file) if dvm_uri_file else None,
+    )
+    return execute(options, parsed["command"], dry_run=bool(parsed.get("dry_run")))
+
+
+def main(args: Optional[Sequence[str]] = None) -> int:
+    """Console entry point: the rank's status, or the wrapper's own (2 for usage, 112-117)."""
+    args = list(sys.argv[1:] if args is None else args)
+    try:
+        if args and not args[0].startswith("-"):
+            return execute(Options(), args)
+        return _with_options(args)
+    except WrapError as exc:
+        return _report(exc)
 
 
 if __name__ == "__main__":

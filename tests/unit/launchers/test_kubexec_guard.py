@@ -1,7 +1,8 @@
-"""kubexec-guard run locally as a subprocess, fed framed records on its stdin."""
+"""kubexec-guard (the C binary in the venv) run locally, fed framed records on its stdin."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -9,19 +10,32 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from launchers import guard_protocol as wire
-from launchers.guard import descendants, exit_code, parse_args
 
 REPO = Path(__file__).resolve().parents[3]
+# built by the kubexec_guard fixture (tests/fixtures/guard.py) if missing or stale
+GUARD = str(Path(sys.executable).parent / wire.GUARD_COMMAND)
 
 
 def start_guard(script: str, timeout: float = 30, grace: float = 1) -> subprocess.Popen[bytes]:
-    argv = [sys.executable, "-m", "launchers.guard", "--heartbeat-timeout", str(timeout),
-            "--grace", str(grace), "--", "/bin/sh", "-c", script]
+    argv = [GUARD, "--heartbeat-timeout", str(timeout), "--grace", str(grace), "--",
+            "/bin/sh", "-c", script]
     return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, cwd=REPO)
+
+
+def guard_says(proc: subprocess.Popen[bytes]) -> str:
+    """What the guard (not the command) wrote on stderr."""
+    assert proc.stderr is not None
+    lines = proc.stderr.read().decode().splitlines()
+    return "\n".join(line for line in lines if line.startswith("kubexec-guard:"))
+
+
+def parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 def send(proc: subprocess.Popen[bytes], *records: bytes) -> None:
@@ -58,7 +72,10 @@ def guards():
     started: list[subprocess.Popen[bytes]] = []
     yield started
     for proc in started:
-        if proc.poll() is None:
+        if proc.poll() is None:  # a failed test: leave nothing of its tree behind
+            with contextlib.suppress(psutil.Error):
+                for child in psutil.Process(proc.pid).children(recursive=True):
+                    child.kill()
             proc.kill()
         proc.wait(10)
         for stream in (proc.stdin, proc.stdout, proc.stderr):
@@ -88,12 +105,25 @@ def test_large_stdin_is_not_lost_when_the_command_reads_slowly(guards):
 
 
 def test_heartbeat_loss_kills_the_tree_including_an_escaped_grandchild(guards):
-    proc = start_guard("setsid sleep 300 & echo $!; sleep 300 & echo $!; wait", timeout=1)
+    # a real double fork: the inner sh starts sleep in a session of its own and
+    # exits at once, so the sleep is re-parented to the guard (its subreaper),
+    # outside the command's process group
+    proc = start_guard("setsid sh -c 'sleep 300 & echo $!'; sleep 300 & echo $!; wait",
+                       timeout=1)
     guards.append(proc)
     pids = read_pids(proc, 2)
     assert all(alive(pid) for pid in pids)
+    escaped = pids[0]
+    deadline = time.monotonic() + 10
+    while parent_of(escaped) != proc.pid and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert parent_of(escaped) == proc.pid, "the escaped grandchild was not re-parented"
+    assert os.getsid(escaped) != os.getsid(pids[1])
     assert proc.wait(20) == 255  # no heartbeat ever came
     assert wait_gone(pids) == []
+    assert guard_says(proc) == (
+        "kubexec-guard: no heartbeat from kubexec for 1 s: ending /bin/sh -c "
+        "setsid sh -c 'sleep 300 & echo $!'; sleep 300 & echo $!; wait")
 
 
 def test_heartbeats_keep_a_quiet_command_alive(guards):
@@ -117,6 +147,8 @@ def test_session_stdin_closing_without_eof_record_kills_the_tree(guards):
     proc.stdin.close()
     assert proc.wait(20) == 255
     assert wait_gone(pids) == []
+    assert guard_says(proc).startswith("kubexec-guard: session lost (stdin closed without an "
+                                       "EOF record): ending /bin/sh -c setsid sleep 300")
 
 
 def test_signal_record_is_relayed_to_the_command_group(guards):
@@ -142,41 +174,64 @@ def test_leftovers_are_ended_when_the_command_exits(guards):
     proc = start_guard("sleep 300 >/dev/null & echo $!")
     guards.append(proc)
     pids = read_pids(proc, 1)
-    assert proc.wait(20) == 0
+    assert proc.wait(30) == 0  # the command's status, after LINGER s for its leftovers
     assert wait_gone(pids) == []
+    assert "exited but left processes running for 10 s: ending them" in guard_says(proc)
 
 
-def test_missing_command_and_usage(guards):
-    argv = [sys.executable, "-m", "launchers.guard", "--", "/nonexistent/cmd"]
-    result = subprocess.run(argv, cwd=REPO, capture_output=True, stdin=subprocess.DEVNULL,
-                            timeout=30)
-    assert result.returncode == 127 and b"/nonexistent/cmd" in result.stderr
-    result = subprocess.run([sys.executable, "-m", "launchers.guard", "--bogus"], cwd=REPO,
-                            capture_output=True, timeout=30)
-    assert result.returncode == 2 and b"usage" in result.stderr
+def run_guard(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([GUARD, *args], input=stdin, capture_output=True, timeout=30)
 
 
-def test_parse_args_and_exit_code():
-    assert parse_args(["--heartbeat-timeout", "3", "--", "a", "b"]) == (3.0, 2.0, ["a", "b"])
-    assert parse_args(["--grace", "0.5", "x"]) == (20.0, 0.5, ["x"])
-    with pytest.raises(ValueError):
-        parse_args(["--"])
-    assert exit_code(3 << 8) == 3
-    assert exit_code(signal.SIGKILL) == 128 + signal.SIGKILL
+def test_missing_command_and_usage():
+    result = run_guard("--", "/nonexistent/cmd")
+    assert result.returncode == 127 and result.stderr == (
+        b"kubexec-guard: cannot run /nonexistent/cmd: No such file or directory\n")
+    result = run_guard("--", "/dev/null")
+    assert result.returncode == 126 and b"cannot run /dev/null" in result.stderr
+    for bad in (["--bogus"], ["--"], [], ["--grace"], ["--grace", "soon", "true"],
+                ["--heartbeat-timeout", "", "true"]):
+        result = run_guard(*bad)
+        assert result.returncode == 2, bad
+        assert result.stderr.startswith(b"kubexec-guard: ") and b"usage:" in result.stderr
+    result = run_guard("--help")
+    assert result.returncode == 0 and result.stdout.startswith(b"usage: kubexec-guard ")
 
 
-def test_descendants_finds_grandchildren():
-    proc = subprocess.Popen(["/bin/sh", "-c", "sleep 30 & wait"])
-    try:
-        deadline = time.monotonic() + 10
-        while not descendants(proc.pid) and time.monotonic() < deadline:
-            time.sleep(0.02)
-        found = descendants(proc.pid)
-        assert len(found) == 1 and found[0] != os.getpid()
-    finally:
-        for pid in descendants(proc.pid):
-            os.kill(pid, signal.SIGKILL)
-        proc.wait(10)
+def test_options_without_separator_and_no_deadline(guards):
+    # `--` is optional before a command that is not an option; 0 means no deadline
+    proc = subprocess.Popen([GUARD, "--grace", "0.5", "--heartbeat-timeout", "0", "sh", "-c",
+                             "cat; sleep 1; echo done"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    guards.append(proc)
+    send(proc, wire.encode(wire.DATA, b"x"), wire.encode(wire.EOF))
+    assert proc.wait(20) == 0  # no heartbeat came, and none was needed
+    assert proc.stdout is not None and proc.stdout.read() == b"xdone\n"
+    assert guard_says(proc) == ""
+
+
+def test_the_command_gets_default_signals_and_an_empty_mask(guards):
+    """The guard blocks and ignores signals for itself; none of that may leak into the command."""
+    script = "exec grep -E '^Sig(Blk|Ign)' /proc/self/status"
+    proc = start_guard(script)
+    guards.append(proc)
+    send(proc, wire.encode(wire.EOF))
+    assert proc.stdout is not None
+    fields = dict(line.split(":") for line in proc.stdout.read().decode().splitlines())
+    assert proc.wait(10) == 0
+    assert int(fields["SigBlk"], 16) == 0
+    ignored = int(fields["SigIgn"], 16)
+    for signo in (signal.SIGPIPE, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+        assert not ignored & (1 << (signo - 1)), signo
+
+
+def test_a_bad_record_ends_the_session(guards):
+    proc = start_guard("echo ready; exec sleep 300")
+    guards.append(proc)
+    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    send(proc, b"Z\x00\x00\x00\x00")
+    assert proc.wait(20) == 255
+    assert "session lost (bad record kind=0x5a)" in guard_says(proc)
 
 
 def test_record_round_trip_and_bad_records():
@@ -195,8 +250,8 @@ def test_record_round_trip_and_bad_records():
 
 
 def test_kill_record_ends_a_tree_that_ignores_signals(guards):
-    proc = start_guard("trap '' TERM; setsid sh -c 'trap \"\" TERM; sleep 300' & echo $!; "
-                       "echo ready; while :; do sleep 0.05; done", grace=0.5)
+    proc = start_guard("trap '' TERM; setsid sh -c 'trap \"\" TERM; sleep 300' & echo $!\n"
+                       "echo ready; while :; do sleep 0.05; done" + " " * 300, grace=0.5)
     guards.append(proc)
     pids = read_pids(proc, 1)
     assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
@@ -205,4 +260,18 @@ def test_kill_record_ends_a_tree_that_ignores_signals(guards):
     assert proc.poll() is None and alive(pids[0])  # TERM ignored
     send(proc, wire.encode(wire.KILL))
     assert proc.wait(20) == 255
+    assert wait_gone(pids) == []
+    said = guard_says(proc)
+    assert said.startswith("kubexec-guard: kill requested by kubexec: ending /bin/sh -c trap")
+    # one line: the script's newline became a space, and the long script is cut short
+    assert "echo $! echo ready" in said and said.endswith("...") and len(said) < 300
+
+
+def test_a_full_stderr_pipe_does_not_keep_the_guard_from_killing(guards):
+    """kubexec stopped reading (a slow reader): the guard's own message cannot be written,
+    and the tree must die at the heartbeat timeout all the same."""
+    proc = start_guard("sleep 300 & echo $!; head -c 300000 /dev/zero >&2; wait", timeout=1)
+    guards.append(proc)
+    pids = read_pids(proc, 1)
+    assert proc.wait(20) == 255  # stderr never drained until now
     assert wait_gone(pids) == []

