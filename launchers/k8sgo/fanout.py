@@ -99,10 +99,7 @@ class Fanout:
             self.signalled = signo
         if self._stopping:
             return
-        self._stopping = True
-        for i, task in enumerate(self._tasks):
-            if i not in self._procs and i not in self._starting:
-                task.cancel()  # still waiting for a slot: it never starts
+        self._stopping = True  # set-ups still waiting for a slot see it and never start
         for proc in self._procs.values():
             _end(proc)
         loop = asyncio.get_running_loop()
