@@ -78,8 +78,8 @@ def test_daemon_exiting_3_is_reported_and_the_rest_ended(k8sgo_cluster: Any,
     done = run_launcher(k8sgo_cluster, hostfile, [STANDIN, "exit:5:3"])
     assert done.returncode == 1
     errors = done.stderr.splitlines()
-    assert f"k8sgo-launcher: {pods[5]}: exit status 3" in errors
-    assert [e for e in errors if "exit status" in e] == [f"k8sgo-launcher: {pods[5]}: exit status 3"]
+    assert [e for e in errors if "exit status" in e] == [
+        f"k8sgo-launcher: {pods[5]}: exit status 3"]
     assert not wait_nothing_left(k8sgo_cluster, pods, LEFTOVER_WAIT)
 
 
