@@ -27,6 +27,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 from . import netns
 from .config import ClusterConfig, pick_subnet_index
 from .errors import ClusterExistsError, ClusterNotFoundError, DaemonError, NotRootError
+from .faults import check_exec_errors
 from .hostsfile import ordinal_key
 from .layout import (
     NAMESPACE,
@@ -182,9 +183,15 @@ class Cluster:
 
     @classmethod
     def up(cls, name: str = "kube-pmix", nodes: int = 2, idle_timeout: Optional[float] = None,
-           progress: Optional[Progress] = None, timeout: float = 120) -> Cluster:
-        """Creates and starts cluster `name`; returns once every pod is Ready."""
+           progress: Optional[Progress] = None, timeout: float = 120,
+           exec_errors: Optional[Mapping[int, float]] = None) -> Cluster:
+        """Creates and starts cluster `name`; returns once every pod is Ready.
+
+        `exec_errors` ({429: 0.1}) makes the API refuse that share of pods/exec
+        requests with that status (see faults.py: deterministic, evenly spread).
+        """
         require_root()
+        errors = check_exec_errors(exec_errors or {})  # bad input fails before anything starts
         state = StateDir.of(name)
         if daemon_pid(state) is not None:
             raise ClusterExistsError(f"local cluster {name!r} is already running "
@@ -194,7 +201,7 @@ class Cluster:
         entry = ensure_user(POD_USER)
         venv = venv_dir()
         check_venv_usable(venv, entry)
-        _prepare_state(state, name, nodes, idle_timeout, entry, venv)
+        _prepare_state(state, name, nodes, idle_timeout, entry, venv, errors)
         state.owner.write_text(f"{os.getpid()}\n")
         with open(state.log, "ab") as log:
             proc = subprocess.Popen(
@@ -310,7 +317,7 @@ def _api_port(state: StateDir) -> int:
 
 
 def _prepare_state(state: StateDir, name: str, nodes: int, idle_timeout: Optional[float],
-                   entry: pwd.struct_passwd, venv: Path) -> None:
+                   entry: pwd.struct_passwd, venv: Path, exec_errors: Mapping[int, float]) -> None:
     for folder in HOST_MOUNTPOINTS:  # empty mountpoints; each pod mounts its own over them
         folder.mkdir(mode=0o755, exist_ok=True)
     STATE_ROOT.mkdir(mode=0o755, parents=True, exist_ok=True)
@@ -326,7 +333,7 @@ def _prepare_state(state: StateDir, name: str, nodes: int, idle_timeout: Optiona
         idle_timeout=idle_timeout, admin_token=secrets.token_urlsafe(32),
         sa_token=secrets.token_urlsafe(32), restricted_token=secrets.token_urlsafe(32),
         venv=str(venv), uid=entry.pw_uid, gid=entry.pw_gid, home=entry.pw_dir,
-        user=entry.pw_name,
+        user=entry.pw_name, exec_errors={str(c): s for c, s in exec_errors.items()},
     )
     config.save(state.config)
     from ipaddress import IPv4Address
