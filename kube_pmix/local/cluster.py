@@ -183,12 +183,13 @@ class Cluster:
 
     @classmethod
     def up(cls, name: str = "kube-pmix", nodes: int = 2, idle_timeout: Optional[float] = None,
-           progress: Optional[Progress] = None, timeout: float = 120,
+           progress: Optional[Progress] = None, timeout: Optional[float] = None,
            exec_errors: Optional[Mapping[int, float]] = None) -> Cluster:
         """Creates and starts cluster `name`; returns once every pod is Ready.
 
         `exec_errors` ({429: 0.1}) makes the API refuse that share of pods/exec
         requests with that status (see faults.py: deterministic, evenly spread).
+        `timeout` defaults to 120 s plus 0.25 s a pod (257 pods took 19 s here).
         """
         require_root()
         errors = check_exec_errors(exec_errors or {})  # bad input fails before anything starts
@@ -210,7 +211,8 @@ class Cluster:
                 start_new_session=True, cwd="/",
             )
         try:
-            _wait_ready(state, proc, nodes + 1, progress, timeout)
+            _wait_ready(state, proc, nodes + 1, progress,
+                        timeout if timeout is not None else 120 + 0.25 * nodes)
         except BaseException:
             # keep the daemon's log where the error message points, then clean up
             shutil.copyfile(state.log, _kept_log(name))
