@@ -41,6 +41,7 @@ from .layout import (
     venv_dir,
 )
 from .podenv import pod_environment
+from .private import make_private_dir, write_private
 from .tls import make_tls
 from .users import check_venv_usable, ensure_user
 
@@ -322,14 +323,16 @@ def _prepare_state(state: StateDir, name: str, nodes: int, idle_timeout: Optiona
                    entry: pwd.struct_passwd, venv: Path, exec_errors: Mapping[int, float]) -> None:
     for folder in HOST_MOUNTPOINTS:  # empty mountpoints; each pod mounts its own over them
         folder.mkdir(mode=0o755, exist_ok=True)
-    STATE_ROOT.mkdir(mode=0o755, parents=True, exist_ok=True)
+    # 0700: the state holds every token; pods see their files through bind mounts, which
+    # do not need the folders above them to be searchable
+    STATE_ROOT.mkdir(mode=0o700, parents=True, exist_ok=True)
     taken = []
     for other in STATE_ROOT.iterdir():
         try:
             taken.append(ClusterConfig.load(other / "config.json").subnet_index)
         except (OSError, ValueError, TypeError):
             continue
-    state.root.mkdir(mode=0o755)
+    make_private_dir(state.root)
     config = ClusterConfig(
         name=name, nodes=nodes, subnet_index=pick_subnet_index(name, taken),
         idle_timeout=idle_timeout, admin_token=secrets.token_urlsafe(32),
@@ -343,15 +346,17 @@ def _prepare_state(state: StateDir, name: str, nodes: int, idle_timeout: Optiona
     tls = make_tls(name, [IPv4Address("127.0.0.1"), config.gateway])
     state.ca_cert.write_bytes(tls.ca_cert_pem)
     state.server_cert.write_bytes(tls.server_cert_pem)
-    state.server_key.touch(mode=0o600)
-    state.server_key.write_bytes(tls.server_key_pem)
-    state.restricted_token.write_text(config.restricted_token + "\n")
-    state.restricted_token.chmod(0o600)
+    write_private(state.server_key, tls.server_key_pem)
+    write_private(state.restricted_token, config.restricted_token + "\n")
+    # The pods' service account belongs to the pod user, who reads it in every pod
+    # through the read-only bind mount at the in-pod path (as a projected volume with
+    # fsGroup would); nobody else on this machine can.
+    pod_user = (entry.pw_uid, entry.pw_gid)
     sa = state.service_account
-    sa.mkdir(mode=0o755)
-    (sa / "token").write_text(config.sa_token)
-    (sa / "ca.crt").write_bytes(tls.ca_cert_pem)
-    (sa / "namespace").write_text(NAMESPACE)
+    make_private_dir(sa, pod_user)
+    write_private(sa / "token", config.sa_token, pod_user)
+    write_private(sa / "ca.crt", tls.ca_cert_pem, pod_user)
+    write_private(sa / "namespace", NAMESPACE, pod_user)
     state.hpc_etc.mkdir(mode=0o755)
     state.hosts.write_text("")
     state.hosts.chmod(0o644)

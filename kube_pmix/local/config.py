@@ -9,6 +9,8 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Iterable, Optional
 
+from .private import write_private
+
 SUBNET_BASE = "10.244"
 # a /22 per cluster: 1021 pod addresses (the launcher benchmark wants 256 pods and more),
 # and still 62 clusters side by side in 10.244.0.0/16
@@ -45,8 +47,8 @@ class ClusterConfig:
         return self.subnet.network_address + 1
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=2))
-        path.chmod(0o600)
+        """A new file, 0600 from its creation: it holds every token."""
+        write_private(path, json.dumps(asdict(self), indent=2))
 
     @classmethod
     def load(cls, path: Path) -> ClusterConfig:

@@ -36,6 +36,7 @@ from .listener import listen_in_netns, listen_tcp
 from .model import Container, PodState
 from .podenv import pod_environment
 from .pods import PodRuntime
+from .private import write_private
 from .store import PodStore
 
 log = logging.getLogger("kube-pmix.local")
@@ -245,13 +246,11 @@ async def serve(config: ClusterConfig, state: StateDir) -> int:
         context = _ssl_context(state)
         await web.SockSite(runner, local, ssl_context=context).start()
         ca = state.ca_cert.read_bytes()
-        state.kubeconfig.write_text(build_kubeconfig(
-            f"kube-pmix-{config.name}", f"https://127.0.0.1:{port}", ca, "admin",
-            config.admin_token))
-        state.kubeconfig.chmod(0o600)
-        state.restricted_kubeconfig.write_text(build_kubeconfig(
-            f"kube-pmix-{config.name}", f"https://127.0.0.1:{port}", ca, "viewer",
-            config.restricted_token))
+        for path, user, token in ((state.kubeconfig, "admin", config.admin_token),
+                                  (state.restricted_kubeconfig, "viewer",
+                                   config.restricted_token)):
+            write_private(path, build_kubeconfig(
+                f"kube-pmix-{config.name}", f"https://127.0.0.1:{port}", ca, user, token))
         await daemon.runtime.setup_bridge()
         inside = listen_in_netns(f"/run/netns/{daemon.runtime.netns}", str(config.gateway),
                                  API_PORT_IN_CLUSTER)
