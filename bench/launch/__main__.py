@@ -3,6 +3,7 @@
     python -m bench.launch          (root: it starts its own local cluster)
     BENCH_SIZES=8,32 python -m bench.launch        BENCH_LAUNCH_REPS=3 (default)
     BENCH_LAUNCH_METHODS=ours-k8s,floor            (a subset)
+    BENCH_LAUNCH_GUARD=PATH                        (another kubexec-guard for ours-*)
 
 Methods, each starting `standin_prted.sh` (prints "up ...", waits for stdin EOF
 or a signal) once per pod, timed by bench.launch.timer inside the login pod as
@@ -12,7 +13,9 @@ the pod user, where PRRTE's plm/k8sgo would run its launcher:
     ours-ssh          k8sgo-launcher over ssh (asyncssh) to an sshd per pod
     kubectl-per-host  one `kubectl exec -i` per pod (the seed's kubexec.sh)
     ssh-per-host      one OpenSSH `ssh` per pod (the seed's basic_launcher.c)
-    clush             ClusterShell's clush over OpenSSH, fanout 64 (its default)
+    clush             ClusterShell's clush over OpenSSH, fanout 64 (its default) up to
+                      N=64, N above: its fanout bounds *running* commands, so with 64
+                      it never starts daemon 65 of a job whose daemons wait (measured)
     floor             bench.launch.floor: nothing but the exec requests, all at once
 
 Per run: wall time until all N printed "up"; launcher-side CPU s and RSS (the
@@ -61,13 +64,15 @@ def spec(method: str, pods: list[str], hostfile: str, venv: Path,
          ssh_home: str, ssh_config: str) -> dict[str, Any]:
     """What the timer starts for `method` on `pods` (pure)."""
     launcher = str(venv / "bin" / "k8sgo-launcher")
+    guard = os.environ.get("BENCH_LAUNCH_GUARD") or str(venv / "bin" / "kubexec-guard")
     ssh_env = {"HOME": ssh_home}
     if method == "ours-k8s":
-        return {"argvs": [[launcher, "-q", "-f", hostfile, "--", STANDIN]], "end": "term"}
+        return {"argvs": [[launcher, "-q", "-f", hostfile, "--", STANDIN]], "end": "term",
+                "env": {"K8SGO_GUARD": guard}}
     if method == "ours-ssh":
         return {"argvs": [[launcher, "-q", "-f", hostfile, "--", STANDIN]], "end": "term",
                 "env": {**ssh_env, "K8SGO_TRANSPORT": "ssh", "K8SGO_SSH_CONFIG": ssh_config,
-                        "K8SGO_GUARD": str(venv / "bin" / "kubexec-guard")}}
+                        "K8SGO_GUARD": guard}}
     if method == "kubectl-per-host":
         return {"argvs": [["kubectl", "exec", "-i", pod, "--", "env",
                            f"PRTE_ESS_K8SGO_ID={i}", STANDIN] for i, pod in enumerate(pods)],
@@ -76,7 +81,8 @@ def spec(method: str, pods: list[str], hostfile: str, venv: Path,
         return {"argvs": [["ssh", "-F", ssh_config, pod, f"PRTE_ESS_K8SGO_ID={i}", STANDIN]
                           for i, pod in enumerate(pods)], "end": "eof", "env": ssh_env}
     if method == "clush":
-        return {"argvs": [[str(venv / "bin" / "clush"), "-f", str(CLUSH_FANOUT), "-w",
+        fanout = max(CLUSH_FANOUT, len(pods))
+        return {"argvs": [[str(venv / "bin" / "clush"), "-f", str(fanout), "-w",
                            ",".join(pods), "-o", f"-F {ssh_config}", STANDIN]],
                 "end": "eof", "env": ssh_env}
     if method == "floor":
