@@ -13,11 +13,12 @@ from typing import Any, Awaitable, Callable, Optional, Protocol
 from aiohttp import web
 
 from . import objects
-from .auth import Identity, authenticate
+from .auth import authenticate
 from .exec import choose_protocol, flag, serve_exec
 from .faults import ExecFaults
 from .layout import NAMESPACE
 from .model import PodState
+from .rbac import Attributes, Identity, forbidden
 from .selectors import SelectorError, field_matcher, label_matcher
 from .store import PodStore, ResourceExpired
 
@@ -90,13 +91,17 @@ def make_app(backend: Backend) -> web.Application:
             return status_response(objects.unauthorized())
         return await handler(request)
 
-    def check(request: web.Request, verb: str, resource: str = "pods",
-              name: Optional[str] = None) -> None:
-        # authenticated by the middleware; looked up again rather than stored on the request
+    def check(request: web.Request, verb: str, resource: str = "pods", name: str = "",
+              subresource: str = "") -> None:
+        """403 unless the caller's RBAC rules allow this request (namespace from the path)."""
+        # authenticated by the middleware; looked up again rather than stored on the
+        # request (typed request keys need aiohttp 3.11)
         identity = authenticate(request.headers.get("Authorization"), backend.identities)
         assert identity is not None
-        if not identity.allows(verb, resource):
-            raise _Reply(objects.forbidden(identity.user, verb, resource, name))
+        attrs = Attributes(verb, resource, request.match_info.get("namespace", ""), name,
+                           subresource)
+        if not identity.allows(attrs):
+            raise _Reply(forbidden(identity.user, attrs))
 
     @web.middleware
     async def replies(
@@ -199,12 +204,16 @@ def make_app(backend: Backend) -> web.Application:
         return response
 
     async def list_namespaces(request: web.Request) -> web.Response:
+        check(request, "list", "namespaces")
         return web.json_response({"kind": "NamespaceList", "apiVersion": "v1",
                                   "metadata": {"resourceVersion": "1"},
                                   "items": [objects.namespace_object(n) for n in NAMESPACES]})
 
     async def get_namespace(request: web.Request) -> web.Response:
         name = request.match_info["namespace"]
+        # as the apiserver's request info: a namespace's own namespace is itself, so a Role
+        # there may grant reading it
+        check(request, "get", "namespaces", name)
         if name not in NAMESPACES:
             raise _Reply(objects.status_failure(
                 404, "NotFound", f'namespaces "{name}" not found',
@@ -260,7 +269,7 @@ def make_app(backend: Backend) -> web.Application:
 
     async def pod_log(request: web.Request) -> web.Response:
         """Pods here have no main process writing a log: an empty one, as for a quiet pod."""
-        check(request, "get", "pods/log", request.match_info["name"])
+        check(request, "get", name=request.match_info["name"], subresource="log")
         find(request)
         return web.Response(text="", content_type="text/plain")
 
@@ -274,7 +283,12 @@ def make_app(backend: Backend) -> web.Application:
             body, headers = refusal
             return web.json_response(body, status=body["code"], headers=headers)
         name = request.match_info["name"]
-        check(request, "create" if request.method == "POST" else "get", "pods/exec", name)
+        # SPDY asks with POST (create); a WebSocket upgrade is a GET, which must also be
+        # allowed to create, as Kubernetes' AuthorizePodWebsocketUpgradeCreatePermission
+        # requires (checked first: the message then reads as for SPDY clients)
+        check(request, "create", name=name, subresource="exec")
+        if request.method == "GET":
+            check(request, "get", name=name, subresource="exec")
         pod = find(request)
         query = request.query
         names = [c.name for c in pod.containers]

@@ -115,13 +115,17 @@ def status(name: str) -> None:
 @local.command()
 @name_option
 @click.option("--restricted", is_flag=True, help="The read-only user's kubeconfig (no exec).")
+@click.option("--service-account", is_flag=True,
+              help="The pods' service account: the rights of the manifests' Role.")
 @_errors_to_exit
-def kubeconfig(name: str, restricted: bool) -> None:
+def kubeconfig(name: str, restricted: bool, service_account: bool) -> None:
     """Print the path of the cluster's kubeconfig."""
     from .cluster import Cluster
 
     cluster = Cluster(name)
-    click.echo(cluster.restricted_kubeconfig if restricted else cluster.kubeconfig)
+    click.echo(cluster.restricted_kubeconfig if restricted
+               else cluster.service_account_kubeconfig if service_account
+               else cluster.kubeconfig)
 
 
 @local.command("list")

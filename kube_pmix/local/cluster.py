@@ -41,6 +41,7 @@ from .layout import (
     venv_dir,
 )
 from .podenv import pod_environment
+from .podrbac import render_pod_rbac
 from .private import make_private_dir, write_private
 from .tls import make_tls
 from .users import check_venv_usable, ensure_user
@@ -172,6 +173,8 @@ class Cluster:
         self.venv = self.config.venv
         self.kubeconfig = str(self.state.kubeconfig)
         self.restricted_kubeconfig = str(self.state.restricted_kubeconfig)
+        # the pods' service account: exactly the rights of the manifests' Role
+        self.service_account_kubeconfig = str(self.state.sa_kubeconfig)
         # the pods `up` made, fixed like the hostfile (deleting a pod does not renumber)
         pods = self.pods()
         self.compute_pods: list[str] = sorted(
@@ -341,6 +344,7 @@ def _prepare_state(state: StateDir, name: str, nodes: int, idle_timeout: Optiona
         user=entry.pw_name, exec_errors={str(c): s for c, s in exec_errors.items()},
     )
     config.save(state.config)
+    state.rbac.write_text(json.dumps(render_pod_rbac(nodes), indent=1))
     from ipaddress import IPv4Address
 
     tls = make_tls(name, [IPv4Address("127.0.0.1"), config.gateway])

@@ -31,7 +31,7 @@ from .config import ClusterConfig
 from .faults import ExecFaults
 from .hostsfile import ordinal_key, render_hostfile, render_hostfile_ip, render_hosts
 from .kubeconfig import build_kubeconfig
-from .layout import API_PORT_IN_CLUSTER, SERVICE, StateDir
+from .layout import API_PORT_IN_CLUSTER, SERVICE, SERVICE_ACCOUNT, StateDir
 from .listener import listen_in_netns, listen_tcp
 from .model import Container, PodState
 from .podenv import pod_environment
@@ -109,7 +109,7 @@ class Daemon:
         self.state = state
         self.ready = False
         self.idle_timeout = config.idle_timeout
-        self.identities = identities(config)
+        self.identities = identities(config, json.loads(state.rbac.read_text()))
         self.exec_faults = ExecFaults({int(c): s for c, s in config.exec_errors.items()})
         self.store = PodStore(str(config.gateway), self._changed)
         self.runtime = PodRuntime(config, state, self._pod_died)
@@ -248,7 +248,8 @@ async def serve(config: ClusterConfig, state: StateDir) -> int:
         ca = state.ca_cert.read_bytes()
         for path, user, token in ((state.kubeconfig, "admin", config.admin_token),
                                   (state.restricted_kubeconfig, "viewer",
-                                   config.restricted_token)):
+                                   config.restricted_token),
+                                  (state.sa_kubeconfig, SERVICE_ACCOUNT, config.sa_token)):
             write_private(path, build_kubeconfig(
                 f"kube-pmix-{config.name}", f"https://127.0.0.1:{port}", ca, user, token))
         await daemon.runtime.setup_bridge()

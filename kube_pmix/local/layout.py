@@ -14,6 +14,7 @@ from pathlib import Path
 
 NAMESPACE = "kube-pmix"
 SERVICE = "hpc-cluster"
+SERVICE_ACCOUNT = "hpc-cluster"  # the pods' (manifests/base/serviceaccount.yaml)
 POD_USER = "mpiuser"
 API_PORT_IN_CLUSTER = 443
 STATE_ROOT = Path(os.environ.get("KUBE_PMIX_STATE_ROOT", "/run/kube-pmix"))
@@ -78,6 +79,17 @@ class StateDir:
     @property
     def restricted_token(self) -> Path:
         return self.root / "restricted-token"
+
+    @property
+    def rbac(self) -> Path:
+        """The rendered manifests' RBAC objects (JSON list): what the pods' account may do."""
+        return self.root / "rbac.json"
+
+    @property
+    def sa_kubeconfig(self) -> Path:
+        """A kubeconfig with the pods' service-account token: run tools from the host under
+        the Role the manifests give the pods."""
+        return self.root / "service-account-kubeconfig"
 
     @property
     def ca_cert(self) -> Path:
