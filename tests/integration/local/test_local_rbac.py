@@ -44,7 +44,7 @@ def test_kubectl_as_the_pods_cannot_delete_nor_look_at_other_namespaces(local_cl
     pod = local_cluster.compute_pods[0]
     deleted = as_pods(local_cluster, "delete", "pod", pod, "--wait=false")
     assert deleted.returncode == 1 and (
-        f'cannot delete resource "pods" in API group "" in the namespace "kube-pmix"'
+        'cannot delete resource "pods" in API group "" in the namespace "kube-pmix"'
         in deleted.stderr)
     everywhere = as_pods(local_cluster, "get", "pods", "-A")
     assert everywhere.returncode == 1 and "at the cluster scope" in everywhere.stderr
