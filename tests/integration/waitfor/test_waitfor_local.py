@@ -32,7 +32,8 @@ def _add_pod(cluster: Any, name: str, app: str, **annotations: str) -> None:
 
 
 def test_hostfiles_of_the_compute_pods(local_cluster: Any, tmp_path: Path) -> None:
-    done = _waiter(local_cluster.service_account_kubeconfig, "--count", "5", "--slots", "2", "-o", str(tmp_path))
+    done = _waiter(local_cluster.service_account_kubeconfig, "--count", "5", "--slots", "2",
+                   "-o", str(tmp_path))
     assert done.returncode == 0, done.stderr
     pods = local_cluster.compute_pods
     assert pods == [f"hpc-cn-{i}" for i in range(5)]
@@ -89,8 +90,8 @@ def test_pods_that_never_become_ready_are_named(cluster_factory: Any, tmp_path: 
     cluster = cluster_factory(nodes=1)
     _add_pod(cluster, "stuck-0", "stuck")
     _add_pod(cluster, "stuck-1", "stuck", **{"kube-pmix.dev/never-ready": "true"})
-    done = _waiter(cluster.service_account_kubeconfig, "-l", "app=stuck", "--count", "3", "-o", str(tmp_path),
-                   "--timeout", "3")
+    done = _waiter(cluster.service_account_kubeconfig, "-l", "app=stuck", "--count", "3",
+                   "-o", str(tmp_path), "--timeout", "3")
     assert done.returncode == 1
     last = done.stderr.strip().splitlines()[-1]
     assert last == ("wait-for-pods: timed out in namespace kube-pmix: 1 of 3 pods ready after "
