@@ -21,6 +21,7 @@ from .model import PodState
 from .rbac import Attributes, Identity, forbidden
 from .selectors import SelectorError, field_matcher, label_matcher
 from .store import PodStore, ResourceExpired
+from .validation import pod_errors
 
 VERSION = {
     "major": "1",
@@ -254,9 +255,15 @@ def make_app(backend: Backend) -> web.Application:
         except ValueError:
             raise _Reply(objects.bad_request("request body is not JSON")) from None
         name = (body.get("metadata") or {}).get("name")
-        if not name or not (body.get("spec") or {}).get("containers"):
+        spec = body.get("spec") or {}
+        if not isinstance(name, str) or not name or not spec.get("containers"):
             raise _Reply(objects.status_failure(
                 422, "Invalid", "Pod is invalid: metadata.name and spec.containers are required"))
+        errors = pod_errors(name, spec.get("hostname"), spec.get("subdomain"))
+        if errors:  # before the name reaches any path or hostname
+            raise _Reply(objects.status_failure(
+                422, "Invalid", f'Pod "{name}" is invalid: {", ".join(errors)}',
+                {"name": name, "kind": "Pod"}))
         if name in backend.store.pods:
             raise _Reply(objects.status_failure(
                 409, "AlreadyExists", f'pods "{name}" already exists',

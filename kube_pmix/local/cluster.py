@@ -267,9 +267,9 @@ class Cluster:
             entry = pwd.getpwnam(user)
             ids, workdir = (entry.pw_uid, entry.pw_gid), entry.pw_dir
             environment.update(HOME=entry.pw_dir, USER=user, LOGNAME=user)
-        full = netns.pod_command(pause, argv, environment, workdir, ids)
+        full = netns.pod_command(pause, argv, workdir, ids)
         return subprocess.run(full, input=input, capture_output=True, text=True,
-                              timeout=timeout)
+                              timeout=timeout, env=environment)
 
     def pod_pids(self, pod: str) -> list[int]:
         """Host pids of every process in the pod (its pid namespace), pause included."""

@@ -195,9 +195,10 @@ class Daemon:
             env = pod_environment(self.config, pod.name, spec.env if spec else {}, tty)
             self._env_cache[key] = env
         assert pod.pause_pid is not None
-        argv = netns.pod_command(pod.pause_pid, command, env, self.config.home,
+        argv = netns.pod_command(pod.pause_pid, command, self.config.home,
                                  (self.config.uid, self.config.gid), tty)
-        return await asyncio.create_subprocess_exec(*argv, start_new_session=True, **stdio)
+        return await asyncio.create_subprocess_exec(*argv, env=env, start_new_session=True,
+                                                    **stdio)
 
     # --- whole cluster ---
 

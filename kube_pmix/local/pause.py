@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 from .layout import POD_HPC_ETC, POD_HPC_ROOT, POD_SA_DIR, POD_SECRETS_ROOT, POD_USER, venv_dir
+from .validation import pod_errors
 
 MS_RDONLY = 1
 MS_NOSUID = 2
@@ -132,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pod", required=True)
     parser.add_argument("--state-dir", required=True, type=Path)
     args = parser.parse_args(argv)
+    invalid = pod_errors(args.pod, None, None)
+    if invalid:  # the API refuses such names; never let one into a path
+        print(f"pod {args.pod!r}: {invalid[0]}", file=sys.stderr, flush=True)
+        return 2
     try:
         prepare(args.pod, args.state_dir)
     except OSError as exc:

@@ -224,6 +224,23 @@ def test_the_service_account_gets_its_role_and_nothing_more():
                              '"namespaces" in API group "" at the cluster scope')
 
 
+@pytest.mark.parametrize(("name", "hostname"), [("../../etc", None), ("a/b", None),
+                                                ("ok", "../x")])
+def test_pod_names_are_validated_before_the_pod_is_made(name, hostname):
+    async def scenario(client: TestClient) -> tuple[int, dict[str, Any]]:
+        spec: dict[str, Any] = {"containers": [{"name": "c"}]}
+        if hostname:
+            spec["hostname"] = hostname
+        response = await client.post("/api/v1/namespaces/kube-pmix/pods", headers=auth(),
+                                     json={"metadata": {"name": name}, "spec": spec})
+        return response.status, await response.json()
+
+    status, body = run(scenario)  # the backend's create_pod would raise: never reached
+    assert (status, body["reason"]) == (422, "Invalid")
+    assert body["message"].startswith(f'Pod "{name}" is invalid: ')
+    assert "RFC 1123" in body["message"]
+
+
 def test_exec_unsupported_subprotocol_is_refused():
     async def scenario(client: TestClient) -> int:
         headers = dict(auth(), Upgrade="websocket", Connection="Upgrade")

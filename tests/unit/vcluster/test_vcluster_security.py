@@ -91,6 +91,25 @@ def test_ssh_variants_do_not_mount_tokens_on_compute_pods(
         assert automount is (VARIANTS[name].transport == "kubectl"), name
 
 
+def _ssh_volume(spec: Manifest) -> Manifest:
+    return next(v for v in spec.get("volumes", []) if v["name"] == "ssh-keys")
+
+
+def test_the_login_pod_mounts_only_the_ssh_client_keys(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    for name, objects in rendered.items():
+        if not VARIANTS[name].needs_ssh_keys:
+            continue
+        login = find(objects, "Job")["spec"]["template"]["spec"]
+        items = _ssh_volume(login)["secret"].get("items")
+        assert items == [{"key": "id_ed25519", "path": "id_ed25519"},
+                         {"key": "known_hosts", "path": "known_hosts"}], name
+        # the compute pods run sshd (host key, authorized_keys) and ssh (tree spawn): all
+        compute = find(objects, "StatefulSet")["spec"]["template"]["spec"]
+        assert "items" not in _ssh_volume(compute)["secret"], name
+
+
 def _checkov() -> str:
     """checkov lives in its own venv (`make checkov-venv`): its pins conflict with ours."""
     candidates = [os.environ.get("CHECKOV", ""),
