@@ -166,3 +166,19 @@ def test_checkov_exceptions_all_carry_a_reason() -> None:
             # A comment block explains each exception (directly or for the group below it).
             above = [line for line in lines[:at] if line.strip().startswith("#")]
             assert above, f"{config.name}: {check} has no reason"
+
+
+def test_the_login_job_survives_one_pod_failure_but_not_the_waiter_s_verdicts(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    from launchers.waitfor_cli import EXIT_API, EXIT_TIMEOUT, EXIT_WRITE
+
+    for name, objects in rendered.items():
+        spec = find(objects, "Job")["spec"]
+        assert 1 <= spec["backoffLimit"] <= 3, name
+        rules = spec["podFailurePolicy"]["rules"]
+        final = next(r for r in rules if r["action"] == "FailJob")["onExitCodes"]
+        assert final["containerName"] == "job-waiter" and final["operator"] == "In", name
+        assert {EXIT_TIMEOUT, EXIT_API, EXIT_WRITE, 2} <= set(final["values"]), name
+        ignored = next(r for r in rules if r["action"] == "Ignore")["onPodConditions"]
+        assert ignored == [{"type": "DisruptionTarget", "status": "True"}], name
