@@ -20,6 +20,7 @@ from typing import Any, Iterator, Optional
 
 import click
 
+from kube_pmix.names import COMPUTE_SELECTOR, NAMESPACE, SERVICE
 from launchers.waitfor import ApiError, WaitSpec, WaitTimeout, wait_for_pods, write_hostfiles
 
 EXIT_TIMEOUT = 1
@@ -29,15 +30,15 @@ EXIT_WRITE = 4
 DEADLINE_GRACE = 2.0
 
 _SA_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
-DEFAULT_SELECTOR = "app=hpc-compute-nodes,hpcnode=compute-node"
+DEFAULT_SELECTOR = COMPUTE_SELECTOR
 
 
 def _default_namespace() -> str:
     try:
         with open(_SA_NAMESPACE) as f:
-            return f.read().strip() or "kube-pmix"
+            return f.read().strip() or NAMESPACE
     except OSError:
-        return "kube-pmix"
+        return NAMESPACE
 
 
 def _core_v1(kubeconfig: Optional[str], context: Optional[str]) -> Any:
@@ -91,7 +92,7 @@ def _progress(line: str) -> None:
               help="Namespace of the pods [default: the pod's own, else kube-pmix].")
 @click.option("-l", "--selector", default=DEFAULT_SELECTOR, show_default=True,
               help="Label selector of the compute pods.")
-@click.option("--service", default="hpc-cluster", show_default=True,
+@click.option("--service", default=SERVICE, show_default=True,
               help="Headless service that gives the pods DNS names ('' for none).")
 @click.option("--self-name", "self_names", multiple=True, metavar="NAME",
               help="Another DNS name that must resolve first (the login pod's own name, "

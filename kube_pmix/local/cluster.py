@@ -40,7 +40,7 @@ from .layout import (
     bridge_netns,
     venv_dir,
 )
-from .podenv import pod_environment
+from .podenv import login_profile, pod_environment
 from .podrbac import render_pod_rbac
 from .private import make_private_dir, write_private
 from .tls import make_tls
@@ -364,6 +364,10 @@ def _prepare_state(state: StateDir, name: str, nodes: int, idle_timeout: Optiona
     state.hpc_etc.mkdir(mode=0o755)
     state.hosts.write_text("")
     state.hosts.chmod(0o644)
+    host_profile = Path("/etc/profile")
+    if host_profile.is_file():
+        state.profile.write_text(login_profile(host_profile.read_text(), str(venv)))
+        state.profile.chmod(0o644)
 
 
 def _wait_ready(state: StateDir, proc: subprocess.Popen[bytes], expected: int,

@@ -24,6 +24,16 @@ from typing import Any, Optional
 
 from aiohttp import web
 
+from kube_pmix.names import (
+    CLUSTER_LABEL,
+    COMPUTE_CONTAINER,
+    COMPUTE_LABELS,
+    LOGIN_CONTAINER,
+    LOGIN_JOB,
+    LOGIN_LABELS,
+    WAITER_CONTAINER,
+)
+
 from . import netns
 from .api import make_app
 from .auth import identities
@@ -41,10 +51,9 @@ from .store import PodStore
 
 log = logging.getLogger("kube-pmix.local")
 
-COMPUTE_LABELS = {"app": "hpc-compute-nodes", "hpcnode": "compute-node"}
-LOGIN_LABELS = {
-    "app": "hpc-cluster-login", "hpcnode": "login-node", "job-name": "hpc-cluster-login",
-}
+# as the manifests' StatefulSet and Job label their pods (the Job controller adds job-name)
+POD_COMPUTE_LABELS = dict(COMPUTE_LABELS, **{CLUSTER_LABEL: SERVICE})
+POD_LOGIN_LABELS = dict(LOGIN_LABELS, **{CLUSTER_LABEL: SERVICE, "job-name": LOGIN_JOB})
 
 
 def initial_pods(nodes: int, suffix: str) -> list[PodState]:
@@ -52,23 +61,23 @@ def initial_pods(nodes: int, suffix: str) -> list[PodState]:
     pods = [
         PodState(
             name=f"hpc-cn-{i}",
-            labels=dict(COMPUTE_LABELS, **{
+            labels=dict(POD_COMPUTE_LABELS, **{
                 "statefulset.kubernetes.io/pod-name": f"hpc-cn-{i}",
                 "apps.kubernetes.io/pod-index": str(i),
             }),
-            containers=[Container("hpc-node")],
+            containers=[Container(COMPUTE_CONTAINER)],
             hostname=f"hpc-cn-{i}",
             subdomain=SERVICE,
         )
         for i in range(nodes)
     ]
-    login = f"hpc-cluster-login-{suffix}"
+    login = f"{LOGIN_JOB}-{suffix}"
     pods.append(PodState(
         name=login,
-        labels=dict(LOGIN_LABELS),
-        containers=[Container("login")],
-        init_containers=[Container("job-waiter", running=False)],
-        annotations={"kubectl.kubernetes.io/default-container": "login"},
+        labels=dict(POD_LOGIN_LABELS),
+        containers=[Container(LOGIN_CONTAINER)],
+        init_containers=[Container(WAITER_CONTAINER, running=False)],
+        annotations={"kubectl.kubernetes.io/default-container": LOGIN_CONTAINER},
         hostname=login,
         subdomain=SERVICE,
         extra_spec={"restartPolicy": "Never"},

@@ -71,6 +71,8 @@ def prepare(pod: str, state_dir: Path) -> None:
     private_tmp()
     tmpfs("/dev/shm", "1777")
     bind(str(state_dir / "hosts"), "/etc/hosts", read_only=True)
+    if (state_dir / "profile").is_file() and os.path.isfile("/etc/profile"):
+        bind(str(state_dir / "profile"), "/etc/profile", read_only=True)  # bash -l keeps PATH
     tmpfs(POD_HPC_ROOT, "755")
     os.mkdir(POD_HPC_ETC, 0o755)
     bind(str(state_dir / "hpc-etc"), POD_HPC_ETC, read_only=True)

@@ -20,7 +20,7 @@ def test_initial_pods_shapes():
     assert pods[0].labels["hpcnode"] == "compute-node"
     login = pods[-1]
     assert login.labels["hpcnode"] == "login-node"
-    assert [c.name for c in login.containers] == ["login"]
+    assert [c.name for c in login.containers] == ["hpc-login"]
     assert [(c.name, c.running) for c in login.init_containers] == [("job-waiter", False)]
 
 
