@@ -15,26 +15,28 @@ _SUBDOMAIN = rf"{_LABEL}(\.{_LABEL})*"
 LABEL_MAX, SUBDOMAIN_MAX = 63, 253
 
 
+def _dns_error(value: str, pattern: str, longest: int, what: str) -> Optional[str]:
+    if len(value) > longest:
+        return f"must be no more than {longest} characters"
+    if not re.fullmatch(pattern, value):
+        return f"a lowercase RFC 1123 {what}, regex used for validation is '{pattern}')"
+    return None
+
+
 def subdomain_error(value: str) -> Optional[str]:
     """Why `value` is not a DNS-1123 subdomain (pod names), or None."""
-    if len(value) > SUBDOMAIN_MAX:
-        return f"must be no more than {SUBDOMAIN_MAX} characters"
-    if not re.fullmatch(_SUBDOMAIN, value):
-        return ("a lowercase RFC 1123 subdomain must consist of lower case alphanumeric "
-                "characters, '-' or '.', and must start and end with an alphanumeric character "
-                f"(e.g. 'example.com', regex used for validation is '{_SUBDOMAIN}')")
-    return None
+    return _dns_error(value, _SUBDOMAIN, SUBDOMAIN_MAX,
+                      "subdomain must consist of lower case alphanumeric characters, '-' or "
+                      "'.', and must start and end with an alphanumeric character "
+                      "(e.g. 'example.com'")
 
 
 def label_error(value: str) -> Optional[str]:
     """Why `value` is not a DNS-1123 label (hostname, subdomain of a pod), or None."""
-    if len(value) > LABEL_MAX:
-        return f"must be no more than {LABEL_MAX} characters"
-    if not re.fullmatch(_LABEL, value):
-        return ("a lowercase RFC 1123 label must consist of lower case alphanumeric characters "
-                "or '-', and must start and end with an alphanumeric character (e.g. 'my-name',"
-                f"  or '123-abc', regex used for validation is '{_LABEL}')")
-    return None
+    return _dns_error(value, _LABEL, LABEL_MAX,
+                      "label must consist of lower case alphanumeric characters or '-', and "
+                      "must start and end with an alphanumeric character (e.g. 'my-name',  or "
+                      "'123-abc'")
 
 
 def pod_errors(name: str, hostname: Optional[str], subdomain: Optional[str]) -> list[str]:
