@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -133,3 +134,27 @@ def test_the_rendered_role_gives_the_pods_exactly_what_the_tools_need():
                   Attributes("list", "namespaces"),
                   Attributes("get", "namespaces", ns, ns)):
         assert not sa.allows(attrs), attrs
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None,
+                    reason="compares with what kubectl kustomize renders")
+def test_without_kubectl_the_base_rbac_reads_the_same():
+    from kube_pmix.local.podrbac import NAMESPACE, VARIANT, base_rbac, render_pod_rbac
+    from kube_pmix.vcluster.render import RenderParams
+
+    def essentials(docs):
+        return sorted(json.dumps([d["kind"], d["metadata"]["name"], d["metadata"]["namespace"],
+                                  d.get("rules"), d.get("subjects"), d.get("roleRef")],
+                                 sort_keys=True) for d in docs)
+
+    params = RenderParams(variant=VARIANT, namespace=NAMESPACE, replicas=4)
+    assert essentials(base_rbac(params)) == essentials(render_pod_rbac(4))
+
+
+def test_up_needs_no_kubectl_for_the_role(monkeypatch):
+    from kube_pmix.local import podrbac
+
+    monkeypatch.setattr(podrbac.shutil, "which", lambda name: None)
+    sa = identities(CONFIG, podrbac.render_pod_rbac(2))["sa"]
+    assert sa.allows(exec_on("hpc-cn-1")) and not sa.allows(exec_on("hpc-cn-2"))
+    assert sa.allows(Attributes("watch", "pods", "kube-pmix"))
