@@ -234,6 +234,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not isinstance(parsed, tuple):  # --help was shown
         return int(parsed or 0)
     settings, quiet, path = parsed
+    if settings.heartbeat_interval >= settings.heartbeat_timeout:
+        # the guards would end every daemon between two heartbeats
+        error(f"--heartbeat-interval ({settings.heartbeat_interval:g} s) must be shorter than "
+              f"--heartbeat-timeout ({settings.heartbeat_timeout:g} s)")
+        return EXIT_USAGE
     if daemon is None:
         error("missing `--` before the daemon command (see --help)")
         return EXIT_USAGE
