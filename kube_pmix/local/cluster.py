@@ -27,6 +27,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 from . import netns, registry
 from .config import ClusterConfig, pick_subnet_index
 from .errors import ClusterExistsError, ClusterNotFoundError, DaemonError, NotRootError
+from .faults import check_exec_errors
 from .hostsfile import ordinal_key
 from .layout import (
     NAMESPACE,
@@ -40,7 +41,9 @@ from .layout import (
     bridge_netns,
     venv_dir,
 )
-from .podenv import pod_environment
+from .podenv import login_profile, pod_environment
+from .podrbac import render_pod_rbac
+from .private import make_private_dir, write_private
 from .tls import make_tls
 from .users import check_venv_usable, ensure_user
 
@@ -184,6 +187,8 @@ class Cluster:
         self.venv = self.config.venv
         self.kubeconfig = str(self.state.kubeconfig)
         self.restricted_kubeconfig = str(self.state.restricted_kubeconfig)
+        # the pods' service account: exactly the rights of the manifests' Role
+        self.service_account_kubeconfig = str(self.state.sa_kubeconfig)
         # the pods `up` made, fixed like the hostfile (deleting a pod does not renumber)
         pods = self.pods()
         self.compute_pods: list[str] = sorted(
@@ -202,13 +207,18 @@ class Cluster:
 
     @classmethod
     def up(cls, name: str = "kube-pmix", nodes: int = 2, idle_timeout: Optional[float] = None,
-           progress: Optional[Progress] = None, timeout: float = 120,
+           progress: Optional[Progress] = None, timeout: Optional[float] = None,
+           exec_errors: Optional[Mapping[int, float]] = None,
            with_registry: bool = False) -> Cluster:
         """Creates and starts cluster `name`; returns once every pod is Ready.
 
+        `exec_errors` ({429: 0.1}) makes the API refuse that share of pods/exec
+        requests with that status (see faults.py: deterministic, evenly spread).
+        `timeout` defaults to 120 s plus 0.25 s a pod (257 pods took 19 s here).
         `with_registry`: also an image registry pods pull from (see registry.py).
         """
         require_root()
+        errors = check_exec_errors(exec_errors or {})  # bad input fails before anything starts
         state = StateDir.of(name)
         if daemon_pid(state) is not None:
             raise ClusterExistsError(f"local cluster {name!r} is already running "
@@ -220,7 +230,7 @@ class Cluster:
         check_venv_usable(venv, entry)
         if with_registry:
             registry.binary()  # fail before anything is made when it is not installed
-        _prepare_state(state, name, nodes, idle_timeout, entry, venv, with_registry)
+        _prepare_state(state, name, nodes, idle_timeout, entry, venv, errors, with_registry)
         state.owner.write_text(f"{os.getpid()}\n")
         with open(state.log, "ab") as log:
             proc = subprocess.Popen(
@@ -229,7 +239,8 @@ class Cluster:
                 start_new_session=True, cwd="/",
             )
         try:
-            _wait_ready(state, proc, nodes + 1, progress, timeout)
+            _wait_ready(state, proc, nodes + 1, progress,
+                        timeout if timeout is not None else 120 + 0.25 * nodes)
         except BaseException:
             # keep the daemon's log where the error message points, then clean up
             shutil.copyfile(state.log, _kept_log(name))
@@ -280,9 +291,9 @@ class Cluster:
             entry = pwd.getpwnam(user)
             ids, workdir = (entry.pw_uid, entry.pw_gid), entry.pw_dir
             environment.update(HOME=entry.pw_dir, USER=user, LOGNAME=user)
-        full = netns.pod_command(pause, argv, environment, workdir, ids)
+        full = netns.pod_command(pause, argv, workdir, ids)
         return subprocess.run(full, input=input, capture_output=True, text=True,
-                              timeout=timeout)
+                              timeout=timeout, env=environment)
 
     def pod_pids(self, pod: str) -> list[int]:
         """Host pids of every process in the pod (its pid namespace), pause included."""
@@ -336,43 +347,54 @@ def _api_port(state: StateDir) -> int:
 
 
 def _prepare_state(state: StateDir, name: str, nodes: int, idle_timeout: Optional[float],
-                   entry: pwd.struct_passwd, venv: Path, with_registry: bool = False) -> None:
+                   entry: pwd.struct_passwd, venv: Path, exec_errors: Mapping[int, float],
+                   with_registry: bool = False) -> None:
     for folder in HOST_MOUNTPOINTS:  # empty mountpoints; each pod mounts its own over them
         folder.mkdir(mode=0o755, exist_ok=True)
-    STATE_ROOT.mkdir(mode=0o755, parents=True, exist_ok=True)
+    # 0700: the state holds every token; pods see their files through bind mounts, which
+    # do not need the folders above them to be searchable
+    STATE_ROOT.mkdir(mode=0o700, parents=True, exist_ok=True)
     taken = []
     for other in STATE_ROOT.iterdir():
         try:
             taken.append(ClusterConfig.load(other / "config.json").subnet_index)
         except (OSError, ValueError, TypeError):
             continue
-    state.root.mkdir(mode=0o755)
+    make_private_dir(state.root)
     config = ClusterConfig(
         name=name, nodes=nodes, subnet_index=pick_subnet_index(name, taken),
         idle_timeout=idle_timeout, admin_token=secrets.token_urlsafe(32),
         sa_token=secrets.token_urlsafe(32), restricted_token=secrets.token_urlsafe(32),
         venv=str(venv), uid=entry.pw_uid, gid=entry.pw_gid, home=entry.pw_dir,
-        user=entry.pw_name, registry_port=registry.free_port() if with_registry else 0,
+        user=entry.pw_name, exec_errors={str(c): s for c, s in exec_errors.items()},
+        registry_port=registry.free_port() if with_registry else 0,
     )
     config.save(state.config)
+    state.rbac.write_text(json.dumps(render_pod_rbac(nodes), indent=1))
     from ipaddress import IPv4Address
 
     tls = make_tls(name, [IPv4Address("127.0.0.1"), config.gateway],
                    [registry.NAME] if with_registry else [])
     state.ca_cert.write_bytes(tls.ca_cert_pem)
     state.server_cert.write_bytes(tls.server_cert_pem)
-    state.server_key.touch(mode=0o600)
-    state.server_key.write_bytes(tls.server_key_pem)
-    state.restricted_token.write_text(config.restricted_token + "\n")
-    state.restricted_token.chmod(0o600)
+    write_private(state.server_key, tls.server_key_pem)
+    write_private(state.restricted_token, config.restricted_token + "\n")
+    # The pods' service account belongs to the pod user, who reads it in every pod
+    # through the read-only bind mount at the in-pod path (as a projected volume with
+    # fsGroup would); nobody else on this machine can.
+    pod_user = (entry.pw_uid, entry.pw_gid)
     sa = state.service_account
-    sa.mkdir(mode=0o755)
-    (sa / "token").write_text(config.sa_token)
-    (sa / "ca.crt").write_bytes(tls.ca_cert_pem)
-    (sa / "namespace").write_text(NAMESPACE)
+    make_private_dir(sa, pod_user)
+    write_private(sa / "token", config.sa_token, pod_user)
+    write_private(sa / "ca.crt", tls.ca_cert_pem, pod_user)
+    write_private(sa / "namespace", NAMESPACE, pod_user)
     state.hpc_etc.mkdir(mode=0o755)
     state.hosts.write_text("")
     state.hosts.chmod(0o644)
+    host_profile = Path("/etc/profile")
+    if host_profile.is_file():
+        state.profile.write_text(login_profile(host_profile.read_text(), str(venv)))
+        state.profile.chmod(0o644)
     if with_registry:
         _prepare_registry(state, config.registry_port, tls.ca_cert_pem, tls.extra_cert_pem,
                           tls.extra_key_pem)
@@ -381,14 +403,13 @@ def _prepare_state(state: StateDir, name: str, nodes: int, idle_timeout: Optiona
 def _prepare_registry(state: StateDir, port: int, ca: bytes, cert: bytes, key: bytes) -> None:
     """The registry's config and TLS files, and the CA every pod's podman trusts for it."""
     CERTS_MOUNTPOINT.mkdir(mode=0o755, parents=True, exist_ok=True)
-    state.registry.mkdir(mode=0o700)
-    (state.registry / "data").mkdir(mode=0o700)
+    make_private_dir(state.registry)
+    make_private_dir(state.registry / "data")
     (state.registry / "tls.crt").write_bytes(cert)
-    fd = os.open(state.registry / "tls.key", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key)
+    write_private(state.registry / "tls.key", key)
     state.registry_config.write_text(registry.config_text(
         state.registry / "data", port, state.registry / "tls.crt", state.registry / "tls.key"))
+    # the CA is public: readable by the pod user through the bind mount in every pod
     trusted = state.certs_d / registry.IN_CLUSTER
     trusted.mkdir(mode=0o755, parents=True)
     state.certs_d.chmod(0o755)
