@@ -11,6 +11,7 @@ PYTEST_ARGS ?=
 .DEFAULT_GOAL := all
 include mk/cluster.mk
 include mk/pmix-tools.mk
+include mk/prrte-k8sgo.mk
 
 .PHONY: all deps system-deps venv demo test unit bench lint clean
 
@@ -35,7 +36,7 @@ deps: system-deps venv pmix-tools
 demo: deps
 	$(VENV)/bin/kube-pmix demo
 
-test: deps checkov-venv
+test: deps checkov-venv prrte-k8sgo
 	mkdir -p test-results
 	$(PY) -m pytest -ra --junitxml=test-results/junit.xml $(PYTEST_ARGS)
 
