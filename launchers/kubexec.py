@@ -24,11 +24,13 @@ import time
 from typing import Mapping, Optional
 
 from launchers import guard_protocol as wire
-from launchers import hosts
-from launchers.config import load_config
-from launchers.errors import KubeExecError
+from launchers.exec import hosts
 from launchers.exec.blocking import Client, Session
+from launchers.exec.config import load_config
+from launchers.exec.errors import KubeExecError
+from launchers.exec.process import CompletedProcess, completed
 from launchers.exec.protocol import MAX_MESSAGE
+from launchers.kubexec_output import OutputBuffer
 from launchers.sshopts import Options, UsageError, parse_args
 
 EXIT_FAILURE = 255  # as ssh: could not run the command remotely
@@ -69,38 +71,47 @@ kubexec's own options:
                         the remote command running, as with kubectl exec.
   --guard CMD           the guard's command in the pod ($KUBEXEC_GUARD, kubexec-guard)
 
-Environment: KUBEXEC_HEARTBEAT_INTERVAL (s, default 5), KUBEXEC_HEARTBEAT_TIMEOUT
-(s, default 20: the remote tree is killed after this long without a heartbeat),
-KUBEXEC_CONNECT_TIMEOUT (s, default 20), KUBEXEC_SIGNAL_WAIT (s, default 3: how
-long to wait for the remote exit after forwarding a signal).
+Environment (seconds; a value that is not a number is refused):
+  KUBEXEC_HEARTBEAT_INTERVAL  default 5. 0 sends no heartbeats, and then the guard is
+                        started with --heartbeat-timeout 0 (no deadline): a killed
+                        kubexec is then noticed only when the connection drops.
+  KUBEXEC_HEARTBEAT_TIMEOUT   default 20: the guard kills the remote tree after this
+                        long without a heartbeat (and exits 255; kubexec says so).
+                        Heartbeats keep flowing while stdout is not drained.
+  KUBEXEC_CONNECT_TIMEOUT     default 20 (or -o ConnectTimeout=N): per connection.
+  KUBEXEC_RETRY_DEADLINE      default: the connect timeout. Refused or reset
+                        connections, broken TLS handshakes and HTTP 429/5xx answers
+                        to the exec request are retried (backoff with jitter,
+                        Retry-After honoured) until this long after start. Once the
+                        server accepted the exec, nothing is retried: a command is
+                        never started twice.
+  KUBEXEC_SIGNAL_WAIT         default 3: how long to wait for the remote exit after
+                        forwarding a signal.
 """
 
 
+_NUMERIC_ENV = ("KUBEXEC_HEARTBEAT_INTERVAL", "KUBEXEC_HEARTBEAT_TIMEOUT",
+                "KUBEXEC_CONNECT_TIMEOUT", "KUBEXEC_RETRY_DEADLINE", "KUBEXEC_SIGNAL_WAIT")
+
+
 def _env_float(env: Mapping[str, str], name: str, default: float) -> float:
-    try:
-        return float(env.get(name, default))
-    except ValueError:
+    """A number of seconds from the environment; garbage is refused, not silently replaced."""
+    text = env.get(name, "")
+    if not text.strip():
         return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise UsageError(f"bad {name} value {text!r} (a number of seconds >= 0)")
+    return value
 
 
-class FdSink:
-    """Writes output to a file descriptor at once, even one left non-blocking by others."""
-
-    def __init__(self, fd: int) -> None:
-        self.fd = fd
-        self.broken = False
-
-    def __call__(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view and not self.broken:
-            try:
-                view = view[os.write(self.fd, view) :]
-            except BlockingIOError:
-                import select
-
-                select.select([], [self.fd], [])
-            except OSError:  # EPIPE etc.: the reader is gone; drop the rest, as ssh does
-                self.broken = True
+def check_env(env: Mapping[str, str]) -> None:
+    """Refuse bad numeric settings before anything is started."""
+    for name in _NUMERIC_ENV:
+        _env_float(env, name, 0.0)
 
 
 class Runner:
@@ -114,7 +125,9 @@ class Runner:
         self.signals: list[int] = []
         self.last_signal = int(signal.SIGTERM)
         self.session: Optional[Session] = None
-        self.stdout = FdSink(1)
+        self.stdout = OutputBuffer(1)
+        self.stderr = OutputBuffer(2)
+        self.heartbeat_timeout = _env_float(env, "KUBEXEC_HEARTBEAT_TIMEOUT", 20.0)
         self.parent = os.getppid()
         self.wake_r, wake_w = os.pipe()
         for fd in (self.wake_r, wake_w):
@@ -138,34 +151,43 @@ class Runner:
         config = load_config(opts.kubeconfig, opts.context, env)
         self.debug(f"API server {config.server} ({config.source})")
         timeout = opts.connect_timeout or _env_float(env, "KUBEXEC_CONNECT_TIMEOUT", 20.0)
-        client = Client(config, connect_timeout=timeout)
+        retry_deadline = _env_float(env, "KUBEXEC_RETRY_DEADLINE", timeout)
+        client = Client(config, connect_timeout=timeout, retry_deadline=retry_deadline)
         namespace = opts.namespace or env.get("NAMESPACE") or config.namespace
         pod, namespace = hosts.resolve_sync(opts.host, client.get_json, namespace)
         command = opts.remote_command
         if self.guarded:
+            # No heartbeats (interval 0) => the guard must keep no deadline (0) either.
+            beats = _env_float(env, "KUBEXEC_HEARTBEAT_INTERVAL", 5.0) > 0
             command = wire.guard_argv(
                 command,
-                _env_float(env, "KUBEXEC_HEARTBEAT_TIMEOUT", 20.0),
+                self.heartbeat_timeout if beats else 0,
                 opts.guard or env.get("KUBEXEC_GUARD") or wire.GUARD_COMMAND,
             )
         session = client.open_exec(
             pod, command, namespace=namespace,
             container=opts.container or env.get("KUBEXEC_CONTAINER") or None,
-            stdin=self.guarded or not opts.no_stdin, stdout=self.stdout, stderr=FdSink(2),
-            require_status=self.guarded,
+            stdin=self.guarded or not opts.no_stdin, stdout=self.stdout, stderr=self.stderr,
+            # Guarded or not, a session that ends without a status was cut (e.g. the
+            # exec idle timeout), never a success: see exec.core.ExecCore.exit_status.
+            require_status=True,
         )
         self.debug(f"exec started in {namespace}/{pod} ({session.protocol})")
         return session
 
-    def run(self) -> int:
+    def run(self) -> CompletedProcess:
+        """The remote command's record (output streamed, so not collected)."""
         try:
             self.session = self.connect()
         except _Interrupted as exc:
-            return 128 + exc.signo
+            return completed(" ".join(self.opts.command), 128 + exc.signo)
         try:
-            return self._loop(self.session)
+            status = self._loop(self.session)
         finally:
             self.session.close()
+            for out in (self.stdout, self.stderr):
+                out.finish()
+        return completed(" ".join(self.opts.command), status, target=self.session.pod)
 
     def _send_stdin(self, session: Session, data: bytes) -> None:
         if not self.guarded:
@@ -181,7 +203,6 @@ class Runner:
 
     def _loop(self, session: Session) -> int:
         sel = selectors.DefaultSelector()
-        sel.register(session.fileno(), selectors.EVENT_READ, "net")
         sel.register(self.wake_r, selectors.EVENT_READ, "wake")
         stdin_open, stdin_polled = not self.opts.no_stdin, False
         if stdin_open:
@@ -191,9 +212,11 @@ class Runner:
                 stdin_polled = True
         else:
             self._send_stdin(session, b"")
+        interest: dict[int, object] = {}  # fd -> what we select it for now
         interval = _env_float(self.env, "KUBEXEC_HEARTBEAT_INTERVAL", 5.0)
         beat = time.monotonic() if self.guarded and interval > 0 else None
         give_up: Optional[float] = None
+        outputs = (self.stdout, self.stderr)
         while True:
             now = time.monotonic()
             if beat is not None and now >= beat:
@@ -204,6 +227,11 @@ class Runner:
                     # a crashed prted): its remote daemon must not outlive it.
                     self.debug("parent process gone: ending the remote command")
                     self.signals.append(int(signal.SIGHUP))
+            # A full output buffer stops socket reads (TCP flow control); heartbeats go on.
+            self._select_for(sel, interest, session.fileno(), "net",
+                             not any(out.full for out in outputs))
+            for out in outputs:
+                self._select_for(sel, interest, out.fd, out, out.pending, selectors.EVENT_WRITE)
             deadlines = [t for t in (beat, give_up) if t is not None]
             timeout = max(0.0, min(deadlines) - now) if deadlines else None
             if session.has_buffered() or (stdin_open and stdin_polled):
@@ -213,6 +241,9 @@ class Runner:
                 ready.add("net")
             if stdin_open and stdin_polled:
                 ready.add("stdin")
+            for out in outputs:
+                if out in ready:
+                    out.flush()
             if "net" in ready and not session.on_readable():
                 status = session.exit_status()
                 self.debug(f"remote exit status {status}")
@@ -247,6 +278,21 @@ class Runner:
                 session.write_stdin(wire.encode(wire.KILL))  # don't wait for the heartbeat timeout
                 return 128 + self.last_signal
 
+    @staticmethod
+    def _select_for(sel: selectors.BaseSelector, interest: dict[int, object], fd: int,
+                    data: object, wanted: bool, events: int = selectors.EVENT_READ) -> None:
+        """(Un)register `fd` so the selector watches it exactly while `wanted`."""
+        if wanted and fd not in interest:
+            try:
+                sel.register(fd, events, data)
+            except KeyError:  # the same fd already watched for another event (a tty on 0 and 1)
+                return
+            interest[fd] = data
+        elif not wanted and fd in interest:
+            sel.unregister(fd)
+            del interest[fd]
+
+
 class _Interrupted(Exception):
     def __init__(self, signo: int) -> None:
         super().__init__(signo)
@@ -267,10 +313,25 @@ def main(argv: Optional[list[str]] = None) -> int:
         sys.stdout.write("kubexec 0.1.0\n")
         return 0
     try:
-        return Runner(opts, os.environ).run()
+        check_env(os.environ)
+    except UsageError as exc:
+        sys.stderr.write(f"kubexec: {exc}\n")
+        return EXIT_FAILURE
+    try:
+        runner = Runner(opts, os.environ)
+        result = runner.run()
     except KubeExecError as exc:
         sys.stderr.write(f"kubexec: {_one_line(exc, opts.host)}\n")
         return EXIT_FAILURE
+    if runner.guarded and result.exit_status == EXIT_FAILURE:
+        # The guard exits 255 when it ended the tree itself: say so, it is not the command's.
+        sys.stderr.write(
+            f"kubexec: {result.target or opts.host}: remote command ended with status 255: "
+            f"kubexec-guard kills the tree when no heartbeat came for "
+            f"{runner.heartbeat_timeout:g} s or the session's stdin broke "
+            "(or the command itself exited 255)\n"
+        )
+    return result.exit_status
 
 
 def _one_line(exc: KubeExecError, host: str) -> str:

@@ -15,6 +15,7 @@ from aiohttp import web
 from . import objects
 from .auth import Identity, authenticate
 from .exec import choose_protocol, flag, serve_exec
+from .faults import ExecFaults
 from .layout import NAMESPACE
 from .model import PodState
 from .selectors import SelectorError, field_matcher, label_matcher
@@ -43,6 +44,7 @@ class Backend(Protocol):
     ready: bool
     idle_timeout: Optional[float]
     identities: dict[str, Identity]
+    exec_faults: ExecFaults
 
     async def create_pod(self, body: dict[str, Any]) -> PodState: ...
 
@@ -263,6 +265,14 @@ def make_app(backend: Backend) -> web.Application:
         return web.Response(text="", content_type="text/plain")
 
     async def exec_pod(request: web.Request) -> web.StreamResponse:
+        # injected faults come where priority and fairness sits: after authentication,
+        # before authorization and before anything about the pod is looked at
+        key = f"{request.headers.get('Authorization')} {request.path_qs}"
+        faults = backend.exec_faults
+        refusal = faults.next(key) if request.method == "GET" else faults.fallback(key)
+        if refusal is not None:
+            body, headers = refusal
+            return web.json_response(body, status=body["code"], headers=headers)
         name = request.match_info["name"]
         check(request, "create" if request.method == "POST" else "get", "pods/exec", name)
         pod = find(request)

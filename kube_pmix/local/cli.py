@@ -10,6 +10,7 @@ from typing import Any, Callable, Optional, TypeVar
 
 import click
 
+from .config import MAX_PODS
 from .errors import LocalClusterError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -37,21 +38,41 @@ def local() -> None:
     """A Kubernetes-API-compatible cluster whose pods are Linux namespaces (needs root)."""
 
 
+def _exec_errors(ctx: click.Context, param: click.Parameter,
+                 values: tuple[str, ...]) -> dict[int, float]:
+    from .faults import FaultSpecError, check_exec_errors, parse_exec_error
+
+    try:
+        errors: dict[int, float] = {}
+        for value in values:
+            code, share = parse_exec_error(value)
+            errors[code] = errors.get(code, 0.0) + share
+        return check_exec_errors(errors)
+    except FaultSpecError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @local.command()
-@click.option("--nodes", default=2, show_default=True, type=click.IntRange(1, 200),
+@click.option("--nodes", default=2, show_default=True, type=click.IntRange(1, MAX_PODS - 1),
               help="Number of compute pods (hpc-cn-0..N-1).")
 @name_option
 @click.option("--idle-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Close exec sessions without data for this many seconds (default: never).")
+@click.option("--exec-error", "exec_errors", multiple=True, metavar="CODE:SHARE",
+              callback=_exec_errors,
+              help="Answer this share of pods/exec requests with 429 (Retry-After: 1) or 503, "
+                   "evenly spread (429:0.1 refuses every 10th); repeatable.")
 @_errors_to_exit
-def up(nodes: int, name: str, idle_timeout: Optional[float]) -> None:
+def up(nodes: int, name: str, idle_timeout: Optional[float],
+       exec_errors: dict[int, float]) -> None:
     """Create the cluster and print its kubeconfig path."""
     from .cluster import Cluster
 
     def progress(line: str) -> None:
         click.echo(line, err=True)
 
-    cluster = Cluster.up(name=name, nodes=nodes, idle_timeout=idle_timeout, progress=progress)
+    cluster = Cluster.up(name=name, nodes=nodes, idle_timeout=idle_timeout, progress=progress,
+                         exec_errors=exec_errors)
     click.echo(cluster.kubeconfig)
 
 

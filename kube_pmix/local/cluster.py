@@ -27,6 +27,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Union
 from . import netns
 from .config import ClusterConfig, pick_subnet_index
 from .errors import ClusterExistsError, ClusterNotFoundError, DaemonError, NotRootError
+from .faults import check_exec_errors
 from .hostsfile import ordinal_key
 from .layout import (
     NAMESPACE,
@@ -40,6 +41,7 @@ from .layout import (
     venv_dir,
 )
 from .podenv import pod_environment
+from .private import make_private_dir, write_private
 from .tls import make_tls
 from .users import check_venv_usable, ensure_user
 
@@ -182,9 +184,16 @@ class Cluster:
 
     @classmethod
     def up(cls, name: str = "kube-pmix", nodes: int = 2, idle_timeout: Optional[float] = None,
-           progress: Optional[Progress] = None, timeout: float = 120) -> Cluster:
-        """Creates and starts cluster `name`; returns once every pod is Ready."""
+           progress: Optional[Progress] = None, timeout: Optional[float] = None,
+           exec_errors: Optional[Mapping[int, float]] = None) -> Cluster:
+        """Creates and starts cluster `name`; returns once every pod is Ready.
+
+        `exec_errors` ({429: 0.1}) makes the API refuse that share of pods/exec
+        requests with that status (see faults.py: deterministic, evenly spread).
+        `timeout` defaults to 120 s plus 0.25 s a pod (257 pods took 19 s here).
+        """
         require_root()
+        errors = check_exec_errors(exec_errors or {})  # bad input fails before anything starts
         state = StateDir.of(name)
         if daemon_pid(state) is not None:
             raise ClusterExistsError(f"local cluster {name!r} is already running "
@@ -194,7 +203,7 @@ class Cluster:
         entry = ensure_user(POD_USER)
         venv = venv_dir()
         check_venv_usable(venv, entry)
-        _prepare_state(state, name, nodes, idle_timeout, entry, venv)
+        _prepare_state(state, name, nodes, idle_timeout, entry, venv, errors)
         state.owner.write_text(f"{os.getpid()}\n")
         with open(state.log, "ab") as log:
             proc = subprocess.Popen(
@@ -203,7 +212,8 @@ class Cluster:
                 start_new_session=True, cwd="/",
             )
         try:
-            _wait_ready(state, proc, nodes + 1, progress, timeout)
+            _wait_ready(state, proc, nodes + 1, progress,
+                        timeout if timeout is not None else 120 + 0.25 * nodes)
         except BaseException:
             # keep the daemon's log where the error message points, then clean up
             shutil.copyfile(state.log, _kept_log(name))
@@ -310,23 +320,25 @@ def _api_port(state: StateDir) -> int:
 
 
 def _prepare_state(state: StateDir, name: str, nodes: int, idle_timeout: Optional[float],
-                   entry: pwd.struct_passwd, venv: Path) -> None:
+                   entry: pwd.struct_passwd, venv: Path, exec_errors: Mapping[int, float]) -> None:
     for folder in HOST_MOUNTPOINTS:  # empty mountpoints; each pod mounts its own over them
         folder.mkdir(mode=0o755, exist_ok=True)
-    STATE_ROOT.mkdir(mode=0o755, parents=True, exist_ok=True)
+    # 0700: the state holds every token; pods see their files through bind mounts, which
+    # do not need the folders above them to be searchable
+    STATE_ROOT.mkdir(mode=0o700, parents=True, exist_ok=True)
     taken = []
     for other in STATE_ROOT.iterdir():
         try:
             taken.append(ClusterConfig.load(other / "config.json").subnet_index)
         except (OSError, ValueError, TypeError):
             continue
-    state.root.mkdir(mode=0o755)
+    make_private_dir(state.root)
     config = ClusterConfig(
         name=name, nodes=nodes, subnet_index=pick_subnet_index(name, taken),
         idle_timeout=idle_timeout, admin_token=secrets.token_urlsafe(32),
         sa_token=secrets.token_urlsafe(32), restricted_token=secrets.token_urlsafe(32),
         venv=str(venv), uid=entry.pw_uid, gid=entry.pw_gid, home=entry.pw_dir,
-        user=entry.pw_name,
+        user=entry.pw_name, exec_errors={str(c): s for c, s in exec_errors.items()},
     )
     config.save(state.config)
     from ipaddress import IPv4Address
@@ -334,15 +346,17 @@ def _prepare_state(state: StateDir, name: str, nodes: int, idle_timeout: Optiona
     tls = make_tls(name, [IPv4Address("127.0.0.1"), config.gateway])
     state.ca_cert.write_bytes(tls.ca_cert_pem)
     state.server_cert.write_bytes(tls.server_cert_pem)
-    state.server_key.touch(mode=0o600)
-    state.server_key.write_bytes(tls.server_key_pem)
-    state.restricted_token.write_text(config.restricted_token + "\n")
-    state.restricted_token.chmod(0o600)
+    write_private(state.server_key, tls.server_key_pem)
+    write_private(state.restricted_token, config.restricted_token + "\n")
+    # The pods' service account belongs to the pod user, who reads it in every pod
+    # through the read-only bind mount at the in-pod path (as a projected volume with
+    # fsGroup would); nobody else on this machine can.
+    pod_user = (entry.pw_uid, entry.pw_gid)
     sa = state.service_account
-    sa.mkdir(mode=0o755)
-    (sa / "token").write_text(config.sa_token)
-    (sa / "ca.crt").write_bytes(tls.ca_cert_pem)
-    (sa / "namespace").write_text(NAMESPACE)
+    make_private_dir(sa, pod_user)
+    write_private(sa / "token", config.sa_token, pod_user)
+    write_private(sa / "ca.crt", tls.ca_cert_pem, pod_user)
+    write_private(sa / "namespace", NAMESPACE, pod_user)
     state.hpc_etc.mkdir(mode=0o755)
     state.hosts.write_text("")
     state.hosts.chmod(0o644)

@@ -9,11 +9,13 @@ everything down on SIGTERM.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import json
 import logging
 import os
 import random
+import resource
 import signal
 import ssl
 import string
@@ -26,6 +28,7 @@ from . import netns
 from .api import make_app
 from .auth import identities
 from .config import ClusterConfig
+from .faults import ExecFaults
 from .hostsfile import ordinal_key, render_hostfile, render_hostfile_ip, render_hosts
 from .kubeconfig import build_kubeconfig
 from .layout import API_PORT_IN_CLUSTER, SERVICE, StateDir
@@ -33,6 +36,7 @@ from .listener import listen_in_netns, listen_tcp
 from .model import Container, PodState
 from .podenv import pod_environment
 from .pods import PodRuntime
+from .private import write_private
 from .store import PodStore
 
 log = logging.getLogger("kube-pmix.local")
@@ -106,6 +110,7 @@ class Daemon:
         self.ready = False
         self.idle_timeout = config.idle_timeout
         self.identities = identities(config)
+        self.exec_faults = ExecFaults({int(c): s for c, s in config.exec_errors.items()})
         self.store = PodStore(str(config.gateway), self._changed)
         self.runtime = PodRuntime(config, state, self._pod_died)
         self._hosts_text: Optional[str] = None
@@ -241,13 +246,11 @@ async def serve(config: ClusterConfig, state: StateDir) -> int:
         context = _ssl_context(state)
         await web.SockSite(runner, local, ssl_context=context).start()
         ca = state.ca_cert.read_bytes()
-        state.kubeconfig.write_text(build_kubeconfig(
-            f"kube-pmix-{config.name}", f"https://127.0.0.1:{port}", ca, "admin",
-            config.admin_token))
-        state.kubeconfig.chmod(0o600)
-        state.restricted_kubeconfig.write_text(build_kubeconfig(
-            f"kube-pmix-{config.name}", f"https://127.0.0.1:{port}", ca, "viewer",
-            config.restricted_token))
+        for path, user, token in ((state.kubeconfig, "admin", config.admin_token),
+                                  (state.restricted_kubeconfig, "viewer",
+                                   config.restricted_token)):
+            write_private(path, build_kubeconfig(
+                f"kube-pmix-{config.name}", f"https://127.0.0.1:{port}", ca, user, token))
         await daemon.runtime.setup_bridge()
         inside = listen_in_netns(f"/run/netns/{daemon.runtime.netns}", str(config.gateway),
                                  API_PORT_IN_CLUSTER)
@@ -267,6 +270,16 @@ async def serve(config: ClusterConfig, state: StateDir) -> int:
     return status
 
 
+def _raise_fd_limit() -> None:
+    """Every pod holds 2 pipes here and every exec session a socket and up to 3 pipes:
+    256 pods with a session each need about 1800 descriptors, over the usual 1024."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+    if soft < target:
+        with contextlib.suppress(ValueError, OSError):  # keep what we have: not fatal
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
@@ -275,6 +288,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     state = StateDir.of(args[0])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     config = ClusterConfig.load(state.config)
+    _raise_fd_limit()
     state.daemon_pid.write_text(f"{os.getpid()}\n")
     return asyncio.run(serve(config, state))
 

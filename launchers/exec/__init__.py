@@ -1,20 +1,49 @@
-"""Running processes in pods over the Kubernetes exec API.
+"""Running processes in pods over the Kubernetes exec API, a package that stands alone.
 
-Public surface (a test pins it): the asyncio transport for launchers that run
-many processes from one loop. Loaded lazily so that `launchers.exec.blocking`
-(kubexec's single-session client) never pays for importing asyncio.
+Public surface (tests/unit/launchers/test_launchers_surface.py pins it): the
+asyncio driver for launchers that run many processes from one loop, the
+completed-process record, config loading and the error tree. The modules are
+private. Loaded lazily so that kubexec (exec.blocking, one session) never pays
+for importing asyncio.
+
+    core       the I/O-free protocol state machine (h11 style), tested on bytes
+    blocking   its blocking driver (kubexec);  transport: its asyncio driver
+    edge       socket/TLS/HTTP failures -> errors;  retry: when to try again
+    config, hosts, errors, process, protocol
 """
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
-__all__ = ["ExecProcess", "ExecSession", "GuardedProcess", "RemoteProcess", "open_guarded"]
+_WHERE = {
+    "ExecProcess": "transport",
+    "ExecSession": "transport",
+    "GuardedProcess": "transport",
+    "RemoteProcess": "transport",
+    "open_guarded": "transport",
+    "CompletedProcess": "process",
+    "ClusterConfig": "config",
+    "load_config": "config",
+    "KubeExecError": "errors",
+    "ConfigError": "errors",
+    "HostNotFound": "errors",
+    "ApiError": "errors",
+    "Unauthorized": "errors",
+    "Forbidden": "errors",
+    "PodNotFound": "errors",
+    "PodNotRunning": "errors",
+    "ConnectionFailed": "errors",
+    "ConnectionLost": "errors",
+    "ProtocolError": "errors",
+    "ProcessError": "errors",
+}
+
+__all__ = sorted(_WHERE)
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from launchers.exec import transport
-
-        return getattr(transport, name)
+    if name in _WHERE:
+        return getattr(import_module(f"launchers.exec.{_WHERE[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,160 +1,121 @@
-"""One exec session over a plain blocking socket, for the kubexec CLI.
+"""The blocking driver of the exec core, for kubexec: a plain socket, the caller's select loop.
 
 kubexec starts once per remote daemon, so its start-up is the cost that
 matters: importing asyncio takes ~50 ms, more than the whole exec round trip
-on a local cluster. This module does what transport.py does for one session,
-with `socket`, `ssl` and a select loop owned by the caller (`fileno`,
-`on_readable`). The protocol rules are shared: both call exec.protocol.
+on a local cluster. The protocol lives in exec.core; this module only moves
+bytes between a socket and the core. Every socket/TLS/HTTP failure is
+translated in one place, `edge()`; transient failures before the command may
+have started are retried by exec.retry's rule until the retry deadline.
 """
 
 from __future__ import annotations
 
-import os
+import contextlib
 import socket
 import ssl
-from typing import Any, Callable, Mapping, Optional, Sequence
+import time
+from typing import Any, Callable, Iterator, Optional, Sequence
 
-from launchers.config import ClusterConfig
-from launchers.errors import ConnectionFailed, ConnectionLost, KubeExecError, ProtocolError
+from launchers.exec import core, retry
 from launchers.exec import protocol as p
+from launchers.exec.config import ClusterConfig
+from launchers.exec.edge import CONNECT, REQUEST, SESSION, reason, translate
+from launchers.exec.errors import KubeExecError
+
+__all__ = ["Client", "Session", "edge", "reason"]
 
 Sink = Callable[[bytes], None]
-_MAX_HEAD = 64 * 1024
+_RECV = 65536
 
 
-def reason(exc: BaseException) -> str:
-    """A short, lower-case reason for a socket/TLS failure."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"TLS certificate not trusted ({exc.verify_message})"
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS failed ({exc.reason or exc})"
-    if isinstance(exc, socket.timeout):
-        return "timed out"
-    if isinstance(exc, OSError) and exc.errno and exc.errno > 0:
-        return os.strerror(exc.errno).lower()
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror.lower()
-    return str(exc) or type(exc).__name__
+class _Phase:
+    """Where a connection is (edge.CONNECT/REQUEST/SESSION): what a failure means."""
+
+    def __init__(self) -> None:
+        self.now = CONNECT
 
 
-class Connection:
-    """A TLS (or plain) connection to the API server, with HTTP/1.1 head/body reading."""
+@contextlib.contextmanager
+def edge(phase: _Phase, target: str, server: str) -> Iterator[None]:
+    """The one place this driver turns what it meets into launchers.exec.errors."""
+    try:
+        yield
+    except KubeExecError as exc:
+        exc.target = exc.target or target
+        raise
+    except Exception as exc:  # noqa: BLE001 - this is the edge: nothing else may leak
+        raise translate(exc, phase.now, target, server) from exc
 
-    def __init__(
-        self,
-        config: ClusterConfig,
-        context: Optional[ssl.SSLContext],
-        target: str,
-        timeout: float,
-    ) -> None:
-        self.config = config
-        self.target = target
-        self.buffer = bytearray()
-        try:
-            raw = socket.create_connection((config.host, config.port), timeout=timeout)
-            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if context is not None:
-                name = config.tls_server_name or config.host
-                self.sock: socket.socket = context.wrap_socket(raw, server_hostname=name)
-            else:
-                self.sock = raw
-        except OSError as exc:  # ssl.SSLError is an OSError
-            raise ConnectionFailed(
-                f"cannot reach API server {config.server}: {reason(exc)}", target
-            ) from exc
 
-    def fileno(self) -> int:
-        return self.sock.fileno()
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def send(self, data: bytes) -> None:
-        try:
-            self.sock.sendall(data)
-        except OSError as exc:
-            raise ConnectionLost(f"exec session broke: {reason(exc)}", self.target) from exc
-
-    def recv(self) -> bytes:
-        """What is available now (blocking for the first bytes); b"" at EOF."""
-        data = self.sock.recv(65536)
-        pending = self.sock.pending() if isinstance(self.sock, ssl.SSLSocket) else 0
-        if pending:
-            data += self.sock.recv(pending)
-        return data
-
-    def _fill(self) -> bool:
-        try:
-            data = self.recv()
-        except OSError as exc:
-            raise ConnectionFailed(
-                f"no answer from API server {self.config.server}: {reason(exc)}", self.target
-            ) from exc
-        self.buffer += data
-        return bool(data)
-
-    def read_head(self) -> tuple[int, dict[str, str]]:
-        while b"\r\n\r\n" not in self.buffer:
-            if len(self.buffer) > _MAX_HEAD:
-                raise ProtocolError("HTTP response head too large", self.target)
-            if not self._fill():
-                raise ConnectionFailed(
-                    f"API server {self.config.server} closed the connection", self.target
-                )
-        end = self.buffer.index(b"\r\n\r\n")
-        head = bytes(self.buffer[:end])
-        del self.buffer[: end + 4]
-        return p.parse_response_head(head)
-
-    def read_body(self, headers: Mapping[str, str]) -> bytes:
-        """The body by Content-Length, chunked encoding, or until EOF."""
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            return self._read_chunked()
-        length = headers.get("content-length")
-        if length is not None:
-            while len(self.buffer) < int(length) and self._fill():
-                pass
-            return bytes(self.buffer[: int(length)])
-        while self._fill():
-            pass
-        return bytes(self.buffer)
-
-    def _read_chunked(self) -> bytes:
-        body = bytearray()
-        while True:
-            while b"\r\n" not in self.buffer:
-                if not self._fill():
-                    raise ConnectionLost("chunked body cut short", self.target)
-            line, _, rest = bytes(self.buffer).partition(b"\r\n")
-            size = int(line.split(b";")[0].strip() or b"0", 16)
-            while len(rest) < size + 2:
-                if not self._fill():
-                    raise ConnectionLost("chunked body cut short", self.target)
-                line, _, rest = bytes(self.buffer).partition(b"\r\n")
-            if size == 0:
-                return bytes(body)
-            body += rest[:size]
-            self.buffer = bytearray(rest[size + 2 :])
+def _recv(sock: socket.socket) -> bytes:
+    """What is available now (blocking for the first bytes); b"" at EOF."""
+    data = sock.recv(_RECV)
+    pending = sock.pending() if isinstance(sock, ssl.SSLSocket) else 0
+    if pending:
+        data += sock.recv(pending)
+    return data
 
 
 class Client:
-    """Config + one SSL context; plain GETs and exec sessions."""
+    """Config + one SSL context; plain GETs and exec sessions, with retries."""
 
-    def __init__(self, config: ClusterConfig, connect_timeout: float = 20.0) -> None:
+    def __init__(self, config: ClusterConfig, connect_timeout: float = 20.0,
+                 retry_deadline: Optional[float] = None,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
         self.config = config
         self.timeout = connect_timeout
+        # Retries stop this long after the Client was made (default: the connect timeout).
+        self.deadline = time.monotonic() + (
+            connect_timeout if retry_deadline is None else retry_deadline
+        )
+        self.sleep = sleep
         self.context = config.ssl_context()
 
-    def get_json(self, path: str, target: str = "") -> dict[str, Any]:
-        conn = Connection(self.config, self.context, target, self.timeout)
+    def _connect(self, phase: _Phase) -> socket.socket:
+        cfg = self.config
+        timeout = max(0.01, min(self.timeout, self.deadline - time.monotonic()))
+        raw = socket.create_connection((cfg.host, cfg.port), timeout=timeout)
         try:
-            conn.send(p.get_request(self.config.host_header, self.config.path_prefix + path,
-                                    self.config.token))
-            status, headers = conn.read_head()
-            body = conn.read_body(headers)
-        finally:
-            conn.close()
-        return p.get_answer(status, body, path, target, self.config.namespace)
+            raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self.context is None:
+                return raw
+            return self.context.wrap_socket(raw, server_hostname=cfg.tls_server_name or cfg.host)
+        except BaseException:
+            raw.close()
+            raise
+
+    def _retrying(self, attempt_once: Callable[[], Any]) -> Any:
+        attempt = 0
+        while True:
+            try:
+                return attempt_once()
+            except KubeExecError as exc:
+                delay = retry.next_delay(exc, attempt, self.deadline - time.monotonic())
+                if delay is None:
+                    raise
+            self.sleep(delay)
+            attempt += 1
+
+    def get_json(self, path: str, target: str = "") -> dict[str, Any]:
+        """GET an API path (retried like exec: a GET is safe to repeat, same rule kept)."""
+        return self._retrying(lambda: self._get_once(path, target))  # type: ignore[no-any-return]
+
+    def _get_once(self, path: str, target: str) -> dict[str, Any]:
+        cfg = self.config
+        getter = core.GetCore(cfg.host_header, cfg.path_prefix + path, cfg.bearer_token,
+                              target=target, namespace=cfg.namespace, now=time.time)
+        phase = _Phase()
+        with edge(phase, target, cfg.server):
+            sock = self._connect(phase)
+            try:
+                phase.now = REQUEST
+                sock.sendall(getter.request())
+                while True:
+                    answer = getter.receive(_recv(sock))
+                    if answer is not None:
+                        return answer
+            finally:
+                sock.close()
 
     def open_exec(
         self,
@@ -166,117 +127,99 @@ class Client:
         stdin: bool,
         stdout: Sink,
         stderr: Sink,
-        require_status: bool,
+        require_status: bool = True,
     ) -> Session:
-        path = self.config.path_prefix + p.exec_path(
-            namespace, pod, argv, container=container, stdin=stdin
-        )
-        key = p.new_key()
-        conn = Connection(self.config, self.context, pod, self.timeout)
-        try:
-            conn.send(p.upgrade_request(self.config.host_header, path, key, self.config.token))
-            status, headers = conn.read_head()
-            if status != 101:
-                raise p.http_error(status, conn.read_body(headers), pod, namespace)
-            protocol = p.check_upgrade(status, headers, key)
-            conn.sock.settimeout(None)
-        except KubeExecError as exc:
-            conn.close()
-            exc.target = exc.target or pod
-            raise
-        except BaseException:
-            conn.close()
-            raise
-        return Session(conn, pod, protocol, stdout, stderr, require_status)
+        """Start `argv` in `pod`; returns once the server accepted the upgrade."""
+        return self._retrying(  # type: ignore[no-any-return]
+            lambda: self._open_once(pod, argv, namespace, container, stdin, stdout, stderr,
+                                    require_status))
+
+    def _open_once(self, pod: str, argv: Sequence[str], namespace: str,
+                   container: Optional[str], stdin: bool, stdout: Sink, stderr: Sink,
+                   require_status: bool) -> Session:
+        cfg = self.config
+        path = cfg.path_prefix + p.exec_path(namespace, pod, argv, container=container,
+                                             stdin=stdin)
+        session_core = core.ExecCore(cfg.host_header, path, cfg.bearer_token, pod=pod,
+                                     namespace=namespace, require_status=require_status,
+                                     now=time.time)
+        phase = _Phase()
+        with edge(phase, pod, cfg.server):
+            sock = self._connect(phase)
+            try:
+                phase.now = REQUEST
+                sock.sendall(session_core.request())
+                early: list[core.Event] = []
+                while not session_core.upgraded:
+                    early = session_core.receive(_recv(sock))
+                sock.settimeout(None)
+            except BaseException:
+                sock.close()
+                raise
+        return Session(sock, session_core, cfg.server, stdout, stderr, early)
 
 
 class Session:
     """A live exec session: the caller selects on `fileno()` and calls `on_readable()`."""
 
-    def __init__(
-        self,
-        conn: Connection,
-        pod: str,
-        protocol: str,
-        stdout: Sink,
-        stderr: Sink,
-        require_status: bool,
-    ) -> None:
-        self.conn = conn
-        self.pod = pod
-        self.protocol = protocol
+    def __init__(self, sock: socket.socket, session_core: core.ExecCore, server: str,
+                 stdout: Sink, stderr: Sink, early: Sequence[core.Event] = ()) -> None:
+        self.sock = sock
+        self.core = session_core
+        self.pod = session_core.pod
+        self.protocol = session_core.protocol
         self.sinks = {p.STDOUT: stdout, p.STDERR: stderr}
-        self.require_status = require_status
-        self.decoder = p.FrameDecoder()
-        self.status = bytearray()
-        self.ended = False
-        self.got_close = False
-        self._early = bytes(conn.buffer)  # frames that came with the 101 answer
-        conn.buffer.clear()
+        self._phase = _Phase()
+        self._phase.now = SESSION
+        self._server = server
+        self._early = list(early)  # events that came with the 101 answer
+
+    @property
+    def ended(self) -> bool:
+        return self.core.closed
 
     def fileno(self) -> int:
-        return self.conn.fileno()
+        return self.sock.fileno()
 
     def has_buffered(self) -> bool:
         return bool(self._early)
 
     def write_stdin(self, data: bytes) -> None:
-        room = p.MAX_MESSAGE - 1
-        for start in range(0, len(data), room):
-            self.send(p.channel_message(p.STDIN, data[start : start + room]))
+        self.send(self.core.stdin(data))
 
     def close_stdin(self) -> None:
-        if self.protocol == p.V5:
-            self.send(p.client_frame(p.OP_BINARY, bytes([p.CLOSE, p.STDIN])))
+        self.send(self.core.close_stdin())
 
-    def send(self, frame: bytes) -> None:
-        if not self.ended:
-            self.conn.send(frame)
+    def send(self, data: bytes) -> None:
+        if data and not self.core.closed:
+            with edge(self._phase, self.pod, self._server):
+                self.sock.sendall(data)
 
     def on_readable(self) -> bool:
         """Process what arrived; False once the session is over (then call `exit_status`)."""
-        if self._early:
-            data, self._early = self._early, b""
-        else:
-            try:
-                data = self.conn.recv()
-            except OSError as exc:
-                self.ended = True
-                if not self.status:
-                    raise ConnectionLost(f"exec session broke: {reason(exc)}", self.pod) from exc
-                return False
-        if not data:
-            self.ended = True
-            return False
-        try:
-            messages = self.decoder.feed(data)
-        except ProtocolError as exc:
-            exc.target = exc.target or self.pod
-            raise
-        for msg in messages:
-            if msg.opcode in (p.OP_BINARY, p.OP_TEXT) and msg.payload:
-                channel, payload = msg.payload[0], msg.payload[1:]
-                if channel == p.ERROR:
-                    self.status += payload
-                elif payload and channel in self.sinks:
-                    self.sinks[channel](payload)
-            elif msg.opcode == p.OP_PING:
-                self.send(p.client_frame(p.OP_PONG, msg.payload))
-            elif msg.opcode == p.OP_CLOSE:
-                self.send(p.client_frame(p.OP_CLOSE, msg.payload[:2]))
-                self.got_close = True
-                self.ended = True
-                return False
-        return True
+        with edge(self._phase, self.pod, self._server):
+            if self._early:
+                events, self._early = self._early, []
+            else:
+                try:
+                    data = _recv(self.sock)
+                except OSError:
+                    if not self.core.has_status:
+                        raise
+                    data = b""  # broke after the status came: the outcome is known
+                events = self.core.receive(data)
+            for event in events:
+                if isinstance(event, core.Output):
+                    self.sinks[event.channel](event.data)
+                elif isinstance(event, core.Send):
+                    self.sock.sendall(event.data)
+        return not self.core.closed
 
     def exit_status(self) -> int:
-        """The remote status by client-go's rules (stricter when `require_status`)."""
-        if not self.status and (self.require_status or not self.got_close):
-            raise ConnectionLost(
-                "exec session closed before the exit status arrived (idle timeout?)", self.pod
-            )
-        return p.exit_status(bytes(self.status), self.pod)
+        """The remote status by the core's rules (see core.ExecCore.exit_status)."""
+        with edge(self._phase, self.pod, self._server):
+            return self.core.exit_status()
 
     def close(self) -> None:
-        self.ended = True
-        self.conn.close()
+        with contextlib.suppress(OSError):
+            self.sock.close()

@@ -15,7 +15,7 @@ import os
 from typing import Any, NamedTuple, Optional, Sequence
 from urllib.parse import quote, urlencode
 
-from launchers.errors import (
+from launchers.exec.errors import (
     ApiError,
     Forbidden,
     KubeExecError,
@@ -297,7 +297,7 @@ def _not_running(message: str) -> bool:
     )
 
 
-def http_error(status: int, body: bytes, pod: str, namespace: str) -> KubeExecError:
+def http_error(status: int, body: bytes, pod: str, namespace: str) -> ApiError:
     """Translate a refused request (HTTP status + `Status` JSON body) into our errors."""
     message = str(_load(body).get("message") or body[:200].decode("utf-8", "replace").strip())
     if status == 401:

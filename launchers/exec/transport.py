@@ -1,124 +1,129 @@
-"""Remote processes over the Kubernetes exec API: asyncio, one connection per process.
+"""The asyncio driver of the exec core: many remote processes from one event loop.
 
 `ExecSession` holds the config and one SSL context shared by every stream it
-opens, so a launcher can start thousands of processes from one event loop (no
-thread per pod). `open_exec()` returns an `ExecProcess`; `GuardedProcess` wraps
-one that runs under `kubexec-guard` and adds what the API lacks: stdin EOF on
-v4, signals and heartbeats. Both have the same shape:
+opens, so a launcher can start thousands of processes from one loop (no thread
+per pod). `open_exec()` returns an `ExecProcess`; `GuardedProcess` wraps one that
+runs under `kubexec-guard` and adds what the API lacks: stdin EOF on v4,
+signals and heartbeats. Both have the same shape (`RemoteProcess`):
 
     write(data) / drain()   stdin
     close_stdin()           stdin EOF
     send_signal(signo)      True if it could be delivered
     wait() -> int           remote exit status; raises a KubeExecError
+    run(check) -> CompletedProcess
     abort()                 drop the connection
 
 Output goes to the `stdout`/`stderr` callables given at open time, as it
-arrives. Socket, TLS and HTTP failures become launchers.errors at this edge.
+arrives. The protocol is exec.core's; this module only moves bytes. Every
+socket/TLS/HTTP failure becomes launchers.exec.errors in one place, `_edge()`.
+Transient failures before the command may have started are retried (exec.retry)
+until `retry_deadline`; after the 101 nothing is retried.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ssl
-from typing import Any, Callable, Optional, Protocol, Sequence
+import contextlib
+import time
+from typing import Any, Awaitable, Callable, Iterator, Optional, Protocol, Sequence, TypeVar
 
 from launchers import guard_protocol as wire
-from launchers.config import ClusterConfig
-from launchers.errors import (
-    ConnectionFailed,
-    ConnectionLost,
-    KubeExecError,
-    ProtocolError,
-)
+from launchers.exec import core, retry
 from launchers.exec import protocol as p
-from launchers.exec.blocking import reason
+from launchers.exec.config import ClusterConfig
+from launchers.exec.edge import CONNECT, REQUEST, SESSION, translate
+from launchers.exec.errors import KubeExecError
+from launchers.exec.process import CompletedProcess, completed
 
 Sink = Callable[[bytes], None]
+T = TypeVar("T")
+_READ = 65536
 
 
 def _discard(_data: bytes) -> None:
     pass
 
 
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, asyncio.TimeoutError):  # not socket.timeout before Python 3.11
-        return "timed out"
-    return reason(exc)
+class _Phase:
+    def __init__(self) -> None:
+        self.now = CONNECT
+
+
+@contextlib.contextmanager
+def _edge(phase: _Phase, target: str, server: str) -> Iterator[None]:
+    """The one place this driver turns what it meets into launchers.exec.errors."""
+    try:
+        yield
+    except KubeExecError as exc:
+        exc.target = exc.target or target
+        raise
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - this is the edge: nothing else may leak
+        # asyncio.TimeoutError is not the builtin TimeoutError before Python 3.11.
+        raise translate(exc, phase.now, target, server, (asyncio.TimeoutError,)) from exc
 
 
 class ExecSession:
     """Config + shared SSL context; opens exec streams and makes plain GETs."""
 
-    def __init__(self, config: ClusterConfig, connect_timeout: float = 20.0) -> None:
+    def __init__(self, config: ClusterConfig, connect_timeout: float = 20.0,
+                 retry_deadline: Optional[float] = None) -> None:
+        """`retry_deadline`: how long (s) one open may keep retrying; default connect_timeout."""
         self.config = config
         self.connect_timeout = connect_timeout
+        self.retry_deadline = connect_timeout if retry_deadline is None else retry_deadline
         self._ssl = config.ssl_context()
 
-    async def _connect(
-        self, target: str
-    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def _connect(self, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         cfg = self.config
-        try:
-            return await asyncio.wait_for(
-                asyncio.open_connection(
-                    cfg.host,
-                    cfg.port,
-                    ssl=self._ssl,
-                    server_hostname=(cfg.tls_server_name or cfg.host) if self._ssl else None,
-                    limit=1 << 20,
-                ),
-                self.connect_timeout,
-            )
-        except (OSError, asyncio.TimeoutError) as exc:
-            raise ConnectionFailed(
-                f"cannot reach API server {cfg.server}: {_reason(exc)}", target
-            ) from exc
+        return await asyncio.wait_for(
+            asyncio.open_connection(
+                cfg.host,
+                cfg.port,
+                ssl=self._ssl,
+                server_hostname=(cfg.tls_server_name or cfg.host) if self._ssl else None,
+                limit=1 << 20,
+            ),
+            timeout,
+        )
 
-    async def _read_head(
-        self, reader: asyncio.StreamReader, target: str
-    ) -> tuple[int, dict[str, str]]:
-        try:
-            head = await asyncio.wait_for(
-                reader.readuntil(b"\r\n\r\n"), self.connect_timeout
-            )
-        except asyncio.IncompleteReadError as exc:
-            raise ConnectionFailed(
-                f"API server {self.config.server} closed the connection", target
-            ) from exc
-        except asyncio.LimitOverrunError as exc:
-            raise ProtocolError("HTTP response head too large", target) from exc
-        except (OSError, asyncio.TimeoutError) as exc:
-            raise ConnectionFailed(
-                f"no answer from API server {self.config.server}: {_reason(exc)}", target
-            ) from exc
-        return p.parse_response_head(head[:-4])
-
-    async def _read_body(
-        self, reader: asyncio.StreamReader, headers: dict[str, str], target: str
-    ) -> bytes:
-        try:
-            if "chunked" in headers.get("transfer-encoding", "").lower():
-                return await _read_chunked(reader)
-            length = headers.get("content-length")
-            if length is not None:
-                return await reader.readexactly(int(length))
-            return await reader.read()
-        except (OSError, ValueError, asyncio.IncompleteReadError) as exc:
-            raise ConnectionLost(f"response body cut short: {_reason(exc)}", target) from exc
+    async def _retrying(self, attempt_once: Callable[[float], Awaitable[T]]) -> T:
+        """Run `attempt_once(timeout)` until it succeeds or exec.retry says stop."""
+        deadline = time.monotonic() + self.retry_deadline
+        attempt = 0
+        while True:
+            timeout = max(0.01, min(self.connect_timeout, deadline - time.monotonic()))
+            try:
+                return await attempt_once(timeout)
+            except KubeExecError as exc:
+                delay = retry.next_delay(exc, attempt, deadline - time.monotonic())
+                if delay is None:
+                    raise
+            await asyncio.sleep(delay)
+            attempt += 1
 
     async def get_json(self, path: str, target: str = "") -> dict[str, Any]:
         """GET an API path; Status errors become our errors (as for exec)."""
-        reader, writer = await self._connect(target)
-        try:
-            writer.write(
-                p.get_request(self.config.host_header, self.config.path_prefix + path,
-                              self.config.token)
-            )
-            status, headers = await self._read_head(reader, target)
-            body = await self._read_body(reader, headers, target)
-        finally:
-            writer.close()
-        return p.get_answer(status, body, path, target, self.config.namespace)
+        return await self._retrying(lambda timeout: self._get_once(path, target, timeout))
+
+    async def _get_once(self, path: str, target: str, timeout: float) -> dict[str, Any]:
+        cfg = self.config
+        getter = core.GetCore(cfg.host_header, cfg.path_prefix + path, cfg.bearer_token,
+                              target=target, namespace=cfg.namespace, now=time.time)
+        phase = _Phase()
+        with _edge(phase, target, cfg.server):
+            reader, writer = await self._connect(timeout)
+            try:
+                phase.now = REQUEST
+                writer.write(getter.request())
+                while True:
+                    data = await asyncio.wait_for(reader.read(_READ), self.connect_timeout)
+                    answer = getter.receive(data)
+                    if answer is not None:
+                        return answer
+            finally:
+                writer.close()
 
     async def open_exec(
         self,
@@ -130,72 +135,104 @@ class ExecSession:
         stdin: bool = True,
         stdout: Optional[Sink] = None,
         stderr: Optional[Sink] = None,
-        require_status: bool = False,
+        require_status: bool = True,
     ) -> ExecProcess:
         """Start `argv` in `pod`; returns once the server accepted the upgrade.
 
-        `require_status`: a session that ends without a channel-3 status is an error
-        (client-go would call it success).
+        `require_status=False`: client-go's lenient rule (a Close without a status is
+        exit 0); see core.ExecCore.exit_status for why the default is strict.
         """
         namespace = namespace or self.config.namespace
-        path = self.config.path_prefix + p.exec_path(
-            namespace, pod, argv, container=container, stdin=stdin
-        )
-        key = p.new_key()
-        reader, writer = await self._connect(pod)
+        return await self._retrying(lambda timeout: self._open_once(
+            pod, argv, namespace or "", container, stdin, stdout or _discard,
+            stderr or _discard, require_status, timeout))
+
+    async def _open_once(self, pod: str, argv: Sequence[str], namespace: str,
+                         container: Optional[str], stdin: bool, stdout: Sink, stderr: Sink,
+                         require_status: bool, timeout: float) -> ExecProcess:
+        cfg = self.config
+        path = cfg.path_prefix + p.exec_path(namespace, pod, argv, container=container,
+                                             stdin=stdin)
+        session_core = core.ExecCore(cfg.host_header, path, cfg.bearer_token, pod=pod,
+                                     namespace=namespace, require_status=require_status,
+                                     now=time.time)
+        phase = _Phase()
+        with _edge(phase, pod, cfg.server):
+            reader, writer = await self._connect(timeout)
+            try:
+                phase.now = REQUEST
+                writer.write(session_core.request())
+                early: list[core.Event] = []
+                while not session_core.upgraded:
+                    data = await asyncio.wait_for(reader.read(_READ), self.connect_timeout)
+                    early = session_core.receive(data)
+            except BaseException:
+                writer.close()
+                raise
+        return ExecProcess(session_core, reader, writer, cfg.server, stdout, stderr, early,
+                           command=" ".join(argv))
+
+    async def run(
+        self,
+        pod: str,
+        command: Sequence[str],
+        *,
+        input: Optional[bytes] = None,  # noqa: A002 - subprocess' and asyncssh's name
+        check: bool = False,
+        guarded: bool = False,
+        heartbeat_interval: float = 5.0,
+        heartbeat_timeout: float = 20.0,
+        namespace: Optional[str] = None,
+        container: Optional[str] = None,
+    ) -> CompletedProcess:
+        """Run `command` to its end with output collected (asyncssh's `conn.run`)."""
+        out, err = bytearray(), bytearray()
+        proc: RemoteProcess
+        if guarded:
+            proc = await open_guarded(self, pod, command, heartbeat_interval=heartbeat_interval,
+                                      heartbeat_timeout=heartbeat_timeout, namespace=namespace,
+                                      container=container, stdout=out.extend, stderr=err.extend)
+        else:
+            proc = await self.open_exec(pod, command, namespace=namespace, container=container,
+                                        stdout=out.extend, stderr=err.extend)
         try:
-            writer.write(p.upgrade_request(self.config.host_header, path, key, self.config.token))
-            status, headers = await self._read_head(reader, pod)
-            if status != 101:
-                body = await self._read_body(reader, headers, pod)
-                raise p.http_error(status, body, pod, namespace)
-            protocol = p.check_upgrade(status, headers, key)
-        except KubeExecError as exc:
-            writer.close()
-            if not exc.target:
-                exc.target = pod
-            raise
+            if input:
+                proc.write(input)
+                await proc.drain()
+            proc.close_stdin()
+            status = await proc.wait()
         except BaseException:
-            writer.close()
+            proc.abort()
             raise
-        return ExecProcess(pod, protocol, reader, writer, stdout or _discard, stderr or _discard,
-                           require_status)
-
-
-async def _read_chunked(reader: asyncio.StreamReader) -> bytes:
-    body = bytearray()
-    while True:
-        size_line = await reader.readuntil(b"\r\n")
-        size = int(size_line.split(b";")[0].strip(), 16)
-        if size == 0:
-            await reader.readuntil(b"\r\n")
-            return bytes(body)
-        body += await reader.readexactly(size)
-        await reader.readexactly(2)
+        return completed(" ".join(command), status, bytes(out), bytes(err), pod, check)
 
 
 class ExecProcess:
-    """One exec session: frames stdin out, dispatches output, collects the status."""
+    """One exec session: feeds the core what the socket reads, acts on its events."""
 
     def __init__(
         self,
-        pod: str,
-        protocol: str,
+        session_core: core.ExecCore,
         reader: asyncio.StreamReader,
         writer: asyncio.StreamWriter,
+        server: str,
         stdout: Sink,
         stderr: Sink,
-        require_status: bool = False,
+        early: Sequence[core.Event] = (),
+        command: str = "",
     ) -> None:
-        self.pod = pod
-        self.require_status = require_status
-        self.protocol = protocol
+        self.core = session_core
+        self.pod = session_core.pod
+        self.protocol = session_core.protocol
+        self.command = command
         self._reader = reader
         self._writer = writer
+        self._server = server
+        self._phase = _Phase()
+        self._phase.now = SESSION
         self._sinks = {p.STDOUT: stdout, p.STDERR: stderr}
-        self._status = bytearray()
         self._closed = False
-        self._task = asyncio.get_running_loop().create_task(self._pump())
+        self._task = asyncio.get_running_loop().create_task(self._pump(list(early)))
 
     @property
     def done(self) -> bool:
@@ -204,28 +241,23 @@ class ExecProcess:
 
     @property
     def can_close_stdin(self) -> bool:
-        return self.protocol == p.V5
+        return self.core.can_close_stdin
 
-    def _send(self, frame: bytes) -> None:
-        if not self._closed and not self._writer.is_closing():
-            self._writer.write(frame)
+    def _send(self, data: bytes) -> None:
+        if data and not self._closed and not self._writer.is_closing():
+            self._writer.write(data)
 
     def write(self, data: bytes) -> None:
         """Queue stdin bytes (split to stay within the 32 KiB message limit)."""
-        room = p.MAX_MESSAGE - 1
-        for start in range(0, len(data), room):
-            self._send(p.channel_message(p.STDIN, data[start : start + room]))
+        self._send(self.core.stdin(data))
 
     async def drain(self) -> None:
-        try:
+        with _edge(self._phase, self.pod, self._server):
             await self._writer.drain()
-        except (OSError, RuntimeError) as exc:
-            raise ConnectionLost(f"exec session broke: {_reason(exc)}", self.pod) from exc
 
     def close_stdin(self) -> None:
         """v5: the close signal for channel 0. v4 has none (use the guard)."""
-        if self.can_close_stdin:
-            self._send(p.client_frame(p.OP_BINARY, bytes([p.CLOSE, p.STDIN])))
+        self._send(self.core.close_stdin())
 
     def send_signal(self, signo: int) -> bool:
         return False
@@ -243,48 +275,30 @@ class ExecProcess:
             if self._task.done():
                 self._writer.close()
 
-    async def _pump(self) -> int:
-        decoder = p.FrameDecoder()
-        got_close = False
+    async def run(self, check: bool = False) -> CompletedProcess:
+        """Wait, as a record (output was streamed to the sinks, so not collected here)."""
+        return completed(self.command, await self.wait(), target=self.pod, check=check)
+
+    async def _pump(self, events: list[core.Event]) -> int:
         try:
-            while not got_close:
-                data = await self._reader.read(65536)
-                if not data:
-                    break
-                for msg in decoder.feed(data):
-                    if msg.opcode in (p.OP_BINARY, p.OP_TEXT):
-                        self._dispatch(msg.payload)
-                    elif msg.opcode == p.OP_PING:
-                        self._send(p.client_frame(p.OP_PONG, msg.payload))
-                    elif msg.opcode == p.OP_CLOSE:
-                        self._send(p.client_frame(p.OP_CLOSE, msg.payload[:2]))
-                        got_close = True
-                        break
-        except ProtocolError as exc:
-            exc.target = exc.target or self.pod
-            raise
-        except (OSError, ssl.SSLError) as exc:
-            if not self._status:
-                raise ConnectionLost(f"exec session broke: {_reason(exc)}", self.pod) from exc
+            with _edge(self._phase, self.pod, self._server):
+                while True:
+                    for event in events:
+                        if isinstance(event, core.Output):
+                            self._sinks[event.channel](event.data)
+                        elif isinstance(event, core.Send):
+                            self._send(event.data)
+                    if self.core.closed:
+                        return self.core.exit_status()
+                    try:
+                        data = await self._reader.read(_READ)
+                    except OSError:
+                        if not self.core.has_status:
+                            raise
+                        data = b""  # broke after the status came: the outcome is known
+                    events = self.core.receive(data)
         finally:
             self._closed = True
-        if not self._status and (self.require_status or not got_close):
-            # client-go reads "closed without a status" as success; a guarded command always
-            # ends with a status on v4/v5, so there it means the session was cut
-            # (e.g. the kubelet's streaming idle timeout).
-            raise ConnectionLost(
-                "exec session closed before the exit status arrived (idle timeout?)", self.pod
-            )
-        return p.exit_status(bytes(self._status), self.pod)
-
-    def _dispatch(self, payload: bytes) -> None:
-        if not payload:
-            return
-        channel, data = payload[0], payload[1:]
-        if channel == p.ERROR:
-            self._status += data
-        elif data and channel in self._sinks:
-            self._sinks[channel](data)
 
 
 class GuardedProcess:
@@ -293,6 +307,7 @@ class GuardedProcess:
     def __init__(self, inner: ExecProcess, heartbeat_interval: float) -> None:
         self.inner = inner
         self.pod = inner.pod
+        self.command = inner.command
         self._eof_sent = False
         self._beat: Optional[asyncio.Task[None]] = None
         if heartbeat_interval > 0:
@@ -336,6 +351,9 @@ class GuardedProcess:
             if self.inner.done:
                 self._stop()
 
+    async def run(self, check: bool = False) -> CompletedProcess:
+        return completed(self.command, await self.wait(), target=self.pod, check=check)
+
 
 class RemoteProcess(Protocol):
     """What callers may rely on, whichever transport started the process."""
@@ -348,6 +366,7 @@ class RemoteProcess(Protocol):
     def send_signal(self, signo: int) -> bool: ...
     def abort(self) -> None: ...
     async def wait(self) -> int: ...
+    async def run(self, check: bool = False) -> CompletedProcess: ...
 
 
 async def open_guarded(
@@ -363,10 +382,14 @@ async def open_guarded(
     stdout: Optional[Sink] = None,
     stderr: Optional[Sink] = None,
 ) -> GuardedProcess:
-    """Start `command` under the in-pod guard; stdin is always open (it carries the records)."""
+    """Start `command` under the in-pod guard; stdin is always open (it carries the records).
+
+    `heartbeat_interval <= 0` sends no heartbeats, so the guard is told to keep no
+    deadline either (`--heartbeat-timeout 0`), or every command would die at it.
+    """
     inner = await session.open_exec(
         pod,
-        wire.guard_argv(command, heartbeat_timeout, guard),
+        wire.guard_argv(command, heartbeat_timeout if heartbeat_interval > 0 else 0, guard),
         namespace=namespace,
         container=container,
         stdin=True,
@@ -374,4 +397,5 @@ async def open_guarded(
         stderr=stderr,
         require_status=True,
     )
+    inner.command = " ".join(command)
     return GuardedProcess(inner, heartbeat_interval)

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from launchers import hosts
-from launchers.config import load_config
-from launchers.errors import PodNotFound
+from launchers.exec import hosts
+from launchers.exec.config import load_config
+from launchers.exec.errors import PodNotFound
 from launchers.exec.transport import ExecSession, open_guarded
 
 pytestmark = pytest.mark.cluster

@@ -1,5 +1,9 @@
 """UNIT-TEST STUB: a tiny exec server on loopback that runs commands on this machine.
 
+Serves HTTPS with a throwaway CA (the kubeconfig carries it) unless `tls=False`:
+clients send no bearer token over plain http (client-go's rule), so only
+the tests of that rule use http, and there the stub asks for no token.
+
 Not the local cluster and not a faithful kubelet: just enough of pods/exec
 (aiohttp's own WebSocket code, v5/v4, Status errors, channel-3 status) to drive
 our client and kubexec offline. Integration tests use the real local cluster.
@@ -8,16 +12,22 @@ our client and kubexec offline. Integration tests use the real local cluster.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
 import signal
+import ssl
+import tempfile
 import threading
 from dataclasses import dataclass, field
+from ipaddress import IPv4Address
+from pathlib import Path
 from typing import Any, Optional
 
 from aiohttp import WSMsgType, web
 
+from kube_pmix.local.tls import TlsMaterial, make_tls
 from launchers.guard import descendants
 
 TOKEN = "stub-token"
@@ -40,7 +50,15 @@ class StubServer:
     env: dict[str, str] = field(default_factory=dict)
     ping_every: Optional[float] = None  # aiohttp pings and drops clients that do not pong
     port: int = 0
+    tls: bool = True
+    # Answer the first N exec upgrades with this (status, Retry-After) instead: retry tests.
+    refuse_first: int = 0
+    refuse_with: tuple[int, Optional[str]] = (429, "1")
+    # Close the WebSocket this long after the start without a status: an idle-timeout kill.
+    close_without_status_after: Optional[float] = None
+    material: Optional[TlsMaterial] = None
     requests: list[str] = field(default_factory=list)
+    authorization: list[Optional[str]] = field(default_factory=list)
     processes: list[asyncio.subprocess.Process] = field(default_factory=list)
 
     def app(self) -> web.Application:
@@ -50,6 +68,9 @@ class StubServer:
         return app
 
     def _authorized(self, request: web.Request) -> bool:
+        self.authorization.append(request.headers.get("Authorization"))
+        if not self.tls:
+            return True  # an insecure port: no credentials expected, none must come
         return request.headers.get("Authorization") == f"Bearer {TOKEN}"
 
     async def list_pods(self, request: web.Request) -> web.Response:
@@ -76,6 +97,14 @@ class StubServer:
                           'create resource "pods/exec"')
         if pod not in self.pods:
             return status(404, "NotFound", f'pods "{pod}" not found')
+        if self.refuse_first > 0:
+            self.refuse_first -= 1
+            code, after = self.refuse_with
+            response = status(code, "TooManyRequests" if code == 429 else "ServiceUnavailable",
+                              "try again later")
+            if after is not None:
+                response.headers["Retry-After"] = after
+            return response
         offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
         chosen = next((p for p in offered if p in self.protocols), None)
         if chosen is None:
@@ -112,7 +141,14 @@ class StubServer:
 
         output = asyncio.gather(pump(proc.stdout, 1), pump(proc.stderr, 2))
         receiver = asyncio.ensure_future(receive())
-        await asyncio.wait([output, receiver], return_when=asyncio.FIRST_COMPLETED)
+        waiting: list[Any] = [output, receiver]
+        if self.close_without_status_after is not None:
+            waiting.append(asyncio.ensure_future(asyncio.sleep(self.close_without_status_after)))
+        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        if self.close_without_status_after is not None and not output.done():
+            receiver.cancel()  # like the kubelet's idle timeout: a Close, no status
+            await ws.close()
+            return ws
         if not output.done():  # client gone: like a kubelet, leave the process running
             receiver.cancel()
             return ws
@@ -129,9 +165,15 @@ class StubServer:
         return ws
 
     def kubeconfig(self, namespace: str = "default") -> str:
+        cluster: dict[str, Any] = {"server": f"http://127.0.0.1:{self.port}"}
+        if self.tls:
+            assert self.material is not None
+            cluster = {"server": f"https://127.0.0.1:{self.port}",
+                       "certificate-authority-data":
+                           base64.b64encode(self.material.ca_cert_pem).decode()}
         return json.dumps({
             "apiVersion": "v1", "kind": "Config", "current-context": "stub",
-            "clusters": [{"name": "stub", "cluster": {"server": f"http://127.0.0.1:{self.port}"}}],
+            "clusters": [{"name": "stub", "cluster": cluster}],
             "users": [{"name": "stub", "user": {"token": TOKEN}}],
             "contexts": [{"name": "stub", "context": {"cluster": "stub", "user": "stub",
                                                       "namespace": namespace}}],
@@ -166,9 +208,21 @@ class ServerThread:
         self.runner = web.AppRunner(server.app(), handle_signals=False)
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 
+    def _ssl_context(self) -> Optional[ssl.SSLContext]:
+        if not self.server.tls:
+            return None
+        material = self.server.material = make_tls("stub", [IPv4Address("127.0.0.1")])
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        with tempfile.TemporaryDirectory(prefix="stub-tls-") as tmp:
+            cert, key = Path(tmp) / "cert.pem", Path(tmp) / "key.pem"
+            cert.write_bytes(material.server_cert_pem)
+            key.write_bytes(material.server_key_pem)
+            ctx.load_cert_chain(str(cert), str(key))
+        return ctx
+
     def start(self) -> StubServer:
         self.loop.run_until_complete(self.runner.setup())
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        site = web.TCPSite(self.runner, "127.0.0.1", 0, ssl_context=self._ssl_context())
         self.loop.run_until_complete(site.start())
         sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
         self.server.port = sockets[0].getsockname()[1]

@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from launchers.errors import (
+from launchers.exec import protocol as p
+from launchers.exec.errors import (
     ApiError,
     Forbidden,
     PodNotFound,
@@ -14,7 +15,6 @@ from launchers.errors import (
     ProtocolError,
     Unauthorized,
 )
-from launchers.exec import protocol as p
 
 HELLO_MASK = bytes([0x37, 0xFA, 0x21, 0x3D])
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from launchers.config import load_config
-from launchers.errors import ConfigError
+from launchers.exec.config import load_config
+from launchers.exec.errors import ConfigError
 
 CA = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
@@ -145,3 +145,52 @@ def test_bad_ca_is_a_config_error(tmp_path):
     path = write_kubeconfig(tmp_path / "kc", "https://h:1")
     with pytest.raises(ConfigError, match="cannot set up TLS"):
         load_config(str(path), env={}).ssl_context()
+
+
+def _insecure_doc(value, ca: bool = False) -> dict:
+    cluster = {"server": "https://h:9", "insecure-skip-tls-verify": value}
+    if ca:
+        cluster["certificate-authority-data"] = base64.b64encode(CA).decode()
+    return {"current-context": "a", "contexts": [{"name": "a", "context": {"cluster": "x"}}],
+            "clusters": [{"name": "x", "cluster": cluster}]}
+
+
+@pytest.mark.parametrize(("value", "insecure"), [
+    (True, True), (False, False), ("true", True), ("True", True), ("1", True),
+    ("false", False), ("False", False), ("0", False), ("f", False), (None, False)])
+def test_insecure_flag_is_parsed_as_kubernetes_parses_booleans(tmp_path, value, insecure):
+    """Defect 6: a quoted "false" used to turn TLS verification off."""
+    path = tmp_path / "kc.json"
+    path.write_text(json.dumps(_insecure_doc(value)))
+    assert load_config(str(path), env={}).insecure is insecure
+
+
+def test_insecure_flag_that_is_not_a_boolean_is_refused(tmp_path):
+    path = tmp_path / "kc.json"
+    path.write_text(json.dumps(_insecure_doc("nope")))
+    with pytest.raises(ConfigError, match="insecure-skip-tls-verify is not a boolean"):
+        load_config(str(path), env={})
+
+
+def test_insecure_together_with_a_ca_is_refused_as_kubectl_does(tmp_path):
+    path = tmp_path / "kc.json"
+    path.write_text(json.dumps(_insecure_doc(True, ca=True)))
+    with pytest.raises(ConfigError, match="root certificates file with the insecure flag"):
+        load_config(str(path), env={})
+    path.write_text(json.dumps(_insecure_doc("false", ca=True)))
+    assert load_config(str(path), env={}).insecure is False
+
+
+def test_kubeconfig_env_naming_a_missing_file_names_it(tmp_path):
+    """Defect 8: it used to say only "no kubeconfig found and not in a pod"."""
+    missing = tmp_path / "nope" / "config"
+    with pytest.raises(ConfigError, match=f"KUBECONFIG={missing} names no existing file"):
+        load_config(env={"KUBECONFIG": str(missing)}, service_account_dir=str(tmp_path / "sa"))
+
+
+def test_no_bearer_token_over_plain_http(tmp_path):
+    """Defect 5: client-go sends no credentials to an http:// server; neither do we."""
+    http = load_config(str(write_kubeconfig(tmp_path / "a", "http://h:1")), env={})
+    https = load_config(str(write_kubeconfig(tmp_path / "b", "https://h:1")), env={})
+    assert (http.token, http.bearer_token) == ("tok", None)
+    assert https.bearer_token == "tok"

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from launchers.errors import ApiError, Forbidden, HostNotFound
-from launchers.hosts import Target, parse_host, pods_with_ip, resolve
+from launchers.exec.errors import ApiError, Forbidden, HostNotFound
+from launchers.exec.hosts import Target, parse_host, pods_with_ip, resolve
 
 
 @pytest.mark.parametrize(

@@ -7,16 +7,35 @@ import sys
 from pathlib import Path
 
 import launchers.exec
-from launchers.exec import transport
+from launchers.exec import errors, transport
 
 REPO = Path(__file__).resolve().parents[3]
 
 
 def test_exec_package_exports_the_transport():
-    assert sorted(launchers.exec.__all__) == [
-        "ExecProcess", "ExecSession", "GuardedProcess", "RemoteProcess", "open_guarded"]
-    for name in launchers.exec.__all__:
+    assert sorted(launchers.exec.__all__) == sorted([
+        "ExecProcess", "ExecSession", "GuardedProcess", "RemoteProcess", "open_guarded",
+        "CompletedProcess", "ClusterConfig", "load_config",
+        "KubeExecError", "ConfigError", "HostNotFound", "ApiError", "Unauthorized", "Forbidden",
+        "PodNotFound", "PodNotRunning", "ConnectionFailed", "ConnectionLost", "ProtocolError",
+        "ProcessError"])
+    for name in ("ExecProcess", "ExecSession", "GuardedProcess", "RemoteProcess",
+                 "open_guarded"):
         assert getattr(launchers.exec, name) is getattr(transport, name)
+    assert launchers.exec.ProcessError is errors.ProcessError
+    assert issubclass(launchers.exec.ProcessError, launchers.exec.KubeExecError)
+
+
+def test_exec_stands_alone_and_the_old_paths_are_gone():
+    """config, errors and hosts live in launchers.exec; no shim is left one folder up."""
+    for old in ("config", "errors", "hosts"):
+        assert not (REPO / "launchers" / f"{old}.py").exists()
+        assert (REPO / "launchers" / "exec" / f"{old}.py").exists()
+    inside = (REPO / "launchers" / "exec").glob("*.py")
+    for path in inside:
+        text = path.read_text()
+        assert "from launchers import" not in text.replace("from launchers import guard_protocol",
+                                                           ""), path
 
 
 def test_kubexec_and_guard_import_no_heavy_modules():

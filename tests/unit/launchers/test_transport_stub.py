@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from launchers.config import load_config
-from launchers.errors import ConnectionFailed, Forbidden, PodNotFound, Unauthorized
+from launchers.exec.config import load_config
+from launchers.exec.errors import ConnectionFailed, Forbidden, PodNotFound, Unauthorized
 from launchers.exec.transport import ExecSession, open_guarded
 from tests.unit.launchers.stub_server import ServerThread, StubServer
 
@@ -35,8 +35,9 @@ def servers(tmp_path_factory):
         thread.stop()
 
 
-def session_for(path: Path) -> ExecSession:
-    return ExecSession(load_config(str(path), env={}), connect_timeout=10)
+def session_for(path: Path, retry_deadline: float | None = None) -> ExecSession:
+    return ExecSession(load_config(str(path), env={}), connect_timeout=10,
+                       retry_deadline=retry_deadline)
 
 
 async def collect(session: ExecSession, pod: str, argv: list[str], data: bytes = b"",
@@ -105,7 +106,7 @@ def test_errors_are_translated(servers, tmp_path):
     refused = tmp_path / "refused"
     refused.write_text(servers[0].read_text().replace(f":{port}", ":1"))
     with pytest.raises(ConnectionFailed, match="connection refused"):
-        asyncio.run(collect(session_for(refused), "pod-a", ["true"]))
+        asyncio.run(collect(session_for(refused, retry_deadline=0.5), "pod-a", ["true"]))
 
 
 def test_server_pings_are_answered(tmp_path):

@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from kube_pmix.local.api import make_app
 from kube_pmix.local.auth import identities
 from kube_pmix.local.config import ClusterConfig
+from kube_pmix.local.faults import ExecFaults
 from kube_pmix.local.model import Container, PodState
 from kube_pmix.local.store import PodStore
 
@@ -29,11 +30,13 @@ EXEC = "/api/v1/namespaces/kube-pmix/pods/{}/exec"
 
 
 class Backend:
-    def __init__(self, idle_timeout: Optional[float] = None) -> None:
+    def __init__(self, idle_timeout: Optional[float] = None,
+                 exec_errors: Optional[dict[int, float]] = None) -> None:
         self.store = PodStore("10.0.0.1", lambda: None)
         self.ready = True
         self.idle_timeout = idle_timeout
         self.identities = identities(CONFIG)
+        self.exec_faults = ExecFaults(exec_errors)
         self.procs: list[asyncio.subprocess.Process] = []
         for name, containers, init in (("p1", ["c"], []), ("login", ["login"], ["job-waiter"])):
             pod = PodState(name, {"role": name}, [Container(c) for c in containers],
@@ -54,9 +57,10 @@ class Backend:
         return proc
 
 
-def run(scenario, idle_timeout: Optional[float] = None) -> Any:
+def run(scenario, idle_timeout: Optional[float] = None,
+        exec_errors: Optional[dict[int, float]] = None) -> Any:
     async def main() -> Any:
-        backend = Backend(idle_timeout)
+        backend = Backend(idle_timeout, exec_errors)
         try:
             async with TestClient(TestServer(make_app(backend))) as client:
                 return await scenario(client)
@@ -153,6 +157,32 @@ def test_exec_errors_before_upgrade_are_status_json(pod, query, token, code, rea
 
     status, body = run(scenario)
     assert (status, body["code"], body["reason"], body["kind"]) == (code, code, reason, "Status")
+
+
+def test_exec_errors_switch_refuses_its_share_with_real_status_bodies():
+    async def scenario(client: TestClient) -> list[tuple[int, Optional[str], dict[str, Any]]]:
+        out = []
+        for method in ("get", "get", "post", "get", "get", "post", "post"):
+            response = await getattr(client, method)(
+                EXEC.format("p1") + "?command=true&stdout=1", headers=auth())
+            out.append((response.status, response.headers.get("Retry-After"),
+                        await response.json()))
+        return out
+
+    answers = run(scenario, exec_errors={429: 0.25, 503: 0.25})
+    # WebSocket (GET) requests 1 and 3 are served (here: 400, no upgrade asked), 2 is 429,
+    # 4 is 503; each POST right after a refusal (kubectl's SPDY fallback) repeats it once
+    assert [a[0] for a in answers] == [400, 429, 429, 400, 503, 503, 400]
+    _, retry, too_many = answers[1]
+    assert retry == "1" and answers[2][1] == "1"
+    assert too_many == {"kind": "Status", "apiVersion": "v1", "metadata": {},
+                        "status": "Failure", "reason": "TooManyRequests", "code": 429,
+                        "message": "Too many requests, please try again later.",
+                        "details": {"retryAfterSeconds": 1}}
+    _, retry, unavailable = answers[4]
+    assert retry is None
+    assert (unavailable["kind"], unavailable["reason"], unavailable["code"]) == (
+        "Status", "ServiceUnavailable", 503)
 
 
 def test_exec_unsupported_subprotocol_is_refused():

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Mapping, NamedTuple, Optional, cast
 from urllib.parse import urlsplit
 
-from launchers.errors import ConfigError
+from launchers.exec.errors import ConfigError
 
 SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
@@ -41,6 +41,11 @@ class ClusterConfig(NamedTuple):
     insecure: bool = False
     tls_server_name: Optional[str] = None
     source: str = ""
+
+    @property
+    def bearer_token(self) -> Optional[str]:
+        """The token to send, or None over plain http: client-go sends no credentials there."""
+        return None if self.scheme == "http" else self.token
 
     @property
     def scheme(self) -> str:
@@ -149,6 +154,25 @@ def _data(section: Mapping[str, Any], key: str) -> Optional[bytes]:
         raise ConfigError(f"kubeconfig field {key} is not base64") from exc
 
 
+_TRUE = ("1", "t", "T", "TRUE", "true", "True")
+_FALSE = ("0", "f", "F", "FALSE", "false", "False")
+
+
+def _bool(section: Mapping[str, Any], key: str) -> bool:
+    """A kubeconfig boolean: YAML's true/false, or the strings Go's strconv.ParseBool takes.
+
+    `bool("false")` is True, which turned TLS verification off for a quoted "false".
+    """
+    value = section.get(key, False)
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if str(value) in _TRUE:
+        return True
+    if str(value) in _FALSE:
+        return False
+    raise ConfigError(f"kubeconfig field {key} is not a boolean: {value!r}")
+
+
 def _file(section: Mapping[str, Any], key: str, base: Path) -> Optional[str]:
     value = section.get(key)
     if not value:
@@ -200,6 +224,14 @@ def from_kubeconfig(paths: list[Path], context: Optional[str] = None) -> Cluster
             f"kubeconfig user {ctx.get('user')!r} uses a credential plugin, which kubexec "
             "does not run; use a token or client certificate"
         )
+    insecure = _bool(cluster, "insecure-skip-tls-verify")
+    if insecure and (cluster.get("certificate-authority")
+                     or cluster.get("certificate-authority-data")):
+        # kubectl refuses this pair too: which one did the user mean?
+        raise ConfigError(
+            f"kubeconfig cluster {ctx.get('cluster')!r}: specifying a root certificates file "
+            "with the insecure flag (insecure-skip-tls-verify) is not allowed"
+        )
     return ClusterConfig(
         server=str(server).rstrip("/"),
         namespace=str(ctx.get("namespace") or "default"),
@@ -210,7 +242,7 @@ def from_kubeconfig(paths: list[Path], context: Optional[str] = None) -> Cluster
         cert_file=_file(user, "client-certificate", user_base),
         key_data=_data(user, "client-key-data"),
         key_file=_file(user, "client-key", user_base),
-        insecure=bool(cluster.get("insecure-skip-tls-verify", False)),
+        insecure=insecure,
         tls_server_name=cluster.get("tls-server-name"),
         source=f"kubeconfig context {name}",
     )
@@ -260,4 +292,13 @@ def load_config(
     paths = kubeconfig_paths(env, home)
     if paths and any(p.is_file() for p in paths):
         return from_kubeconfig(paths, context)
-    return in_cluster(env, service_account_dir)
+    try:
+        return in_cluster(env, service_account_dir)
+    except ConfigError as exc:
+        if env.get("KUBECONFIG"):  # the user named files: say which are missing
+            missing = os.pathsep.join(str(p) for p in paths)
+            raise ConfigError(
+                f"kubeconfig not found: KUBECONFIG={missing} names no existing file "
+                "(and not in a pod with a service account)"
+            ) from exc
+        raise

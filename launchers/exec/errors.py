@@ -15,12 +15,15 @@ see `ssl.SSLError` or a raw JSON body::
     +-- ConnectionFailed        could not reach the API server (refused, TLS, timeout)
     +-- ConnectionLost          the exec session broke before the exit status came
     +-- ProtocolError           the server broke the WebSocket / exec protocol
+    +-- ProcessError            run(check=True): the command ran and exited non-zero
 
 Every error carries the `target` it is about (pod name, or the server) so a
 one-line message can name it, as ssh does.
 """
 
 from __future__ import annotations
+
+from typing import Optional
 
 
 class KubeExecError(Exception):
@@ -44,11 +47,16 @@ class HostNotFound(KubeExecError):
 
 
 class ApiError(KubeExecError):
-    """The API server refused the request; `code` is the HTTP status."""
+    """The API server refused the request; `code` is the HTTP status.
 
-    def __init__(self, reason: str, target: str = "", code: int = 0) -> None:
+    `retry_after`: seconds the server's `Retry-After` header asked us to wait, if any.
+    """
+
+    def __init__(self, reason: str, target: str = "", code: int = 0,
+                 retry_after: Optional[float] = None) -> None:
         super().__init__(reason, target)
         self.code = code
+        self.retry_after = retry_after
 
 
 class Unauthorized(ApiError):
@@ -68,7 +76,15 @@ class PodNotRunning(ApiError):
 
 
 class ConnectionFailed(KubeExecError):
-    """The API server could not be reached: refused, unresolvable, TLS failure, timeout."""
+    """The API server could not be reached: refused, unresolvable, TLS failure, timeout.
+
+    `transient`: it failed before any request byte was sent, in a way waiting may cure
+    (refused, reset, TLS handshake broken); launchers.exec.retry retries those.
+    """
+
+    def __init__(self, reason: str, target: str = "", transient: bool = False) -> None:
+        super().__init__(reason, target)
+        self.transient = transient
 
 
 class ConnectionLost(KubeExecError):
@@ -77,3 +93,18 @@ class ConnectionLost(KubeExecError):
 
 class ProtocolError(KubeExecError):
     """The server answered something that is not the WebSocket exec protocol."""
+
+
+class ProcessError(KubeExecError):
+    """The remote command ran and exited non-zero (asyncssh's ProcessError, for `check=True`).
+
+    Carries what `run()` would have returned: the command, exit status and collected output.
+    """
+
+    def __init__(self, command: str, exit_status: int, stdout: Optional[bytes] = None,
+                 stderr: Optional[bytes] = None, target: str = "") -> None:
+        super().__init__(f"command {command!r} exited with status {exit_status}", target)
+        self.command = command
+        self.exit_status = exit_status
+        self.stdout = stdout
+        self.stderr = stderr

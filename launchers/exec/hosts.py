@@ -13,7 +13,7 @@ import ipaddress
 from typing import Any, Awaitable, Callable, Iterable, Mapping, NamedTuple, Optional
 from urllib.parse import quote
 
-from launchers.errors import ApiError, HostNotFound
+from launchers.exec.errors import ApiError, HostNotFound
 
 GetJson = Callable[[str], Awaitable[Mapping[str, Any]]]
 GetJsonSync = Callable[[str], Mapping[str, Any]]

@@ -1,0 +1,86 @@
+"""What a driver met -> our error tree: the one translation both drivers use at their edge.
+
+Each driver wraps all its I/O in one context manager (blocking.edge, transport's
+`_edge`) that calls `translate`; nothing but launchers.exec.errors leaves it.
+The phase decides what a failure means (and whether retry may try again):
+
+    connect   TCP connect + TLS handshake; no request byte sent yet
+    request   request sent, waiting for the answer (the command may start any time)
+    session   after the 101: the command may be running
+
+No asyncio here (kubexec imports this): the asyncio driver passes its timeout
+type in `timeouts`.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import ssl
+
+from launchers.exec.errors import (
+    ConnectionFailed,
+    ConnectionLost,
+    KubeExecError,
+    ProtocolError,
+)
+
+CONNECT, REQUEST, SESSION = "connect", "request", "session"
+
+# Failures of connect/handshake that say "not now" rather than "never".
+_TRANSIENT_ERRNOS = frozenset(
+    (errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.EPIPE, errno.EAGAIN)
+)
+
+
+def reason(exc: BaseException) -> str:
+    """A short, lower-case reason for a socket/TLS failure."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate not trusted ({exc.verify_message})"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS failed ({exc.reason or exc})"
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return "timed out"
+    if isinstance(exc, socket.gaierror):
+        return f"cannot resolve host ({exc.strerror or exc})"
+    if isinstance(exc, OSError) and exc.errno and exc.errno > 0:
+        return os.strerror(exc.errno).lower()
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    return str(exc) or type(exc).__name__
+
+
+def _transient(exc: BaseException) -> bool:
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return False
+    if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+        return True  # the server dropped the handshake (overloaded, restarting)
+    if isinstance(exc, (ssl.SSLError, socket.gaierror)):
+        return False  # a protocol mismatch or a bad name does not cure itself
+    return isinstance(exc, OSError) and exc.errno in _TRANSIENT_ERRNOS
+
+
+def translate(
+    exc: BaseException,
+    phase: str,
+    target: str,
+    server: str,
+    timeouts: tuple[type[BaseException], ...] = (),
+) -> KubeExecError:
+    """The error of our tree that `exc`, met in `phase`, stands for."""
+    if isinstance(exc, KubeExecError):
+        exc.target = exc.target or target
+        return exc
+    text = "timed out" if isinstance(exc, timeouts) else reason(exc)
+    if isinstance(exc, (OSError, *timeouts)):
+        if phase == CONNECT:
+            return ConnectionFailed(f"cannot reach API server {server}: {text}", target,
+                                    transient=_transient(exc))
+        if phase == REQUEST:
+            return ConnectionFailed(f"no answer from API server {server}: {text}", target)
+        return ConnectionLost(f"exec session broke: {text}", target)
+    # Anything else is garbage our parsers did not foresee (or a bug): still ours to name.
+    return ProtocolError(
+        f"unexpected answer from API server {server}: {type(exc).__name__}: {exc}", target
+    )
