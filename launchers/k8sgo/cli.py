@@ -95,6 +95,9 @@ def _env(name: str) -> dict[str, Any]:
 @click.option("--connect-timeout", type=click.FloatRange(0, min_open=True),
               default=DEFAULTS.connect_timeout, show_default=True, **_env("CONNECT_TIMEOUT"),
               help="Seconds for each connect/handshake step.")
+@click.option("--retry-deadline", type=click.FloatRange(0), default=DEFAULTS.retry_deadline,
+              show_default=True, **_env("RETRY_DEADLINE"),
+              help="Seconds a set-up may retry 429/5xx/refused/reset before it started.")
 @click.option("--heartbeat-interval", type=click.FloatRange(0, min_open=True),
               default=DEFAULTS.heartbeat_interval, show_default=True,
               **_env("HEARTBEAT_INTERVAL"), help="Seconds between heartbeats to each guard.")

@@ -21,7 +21,7 @@ import signal
 from typing import NamedTuple, Optional, Sequence
 
 from launchers import guard_protocol as wire
-from launchers.errors import KubeExecError
+from launchers.exec.errors import KubeExecError
 from launchers.exec.transport import RemoteProcess
 from launchers.k8sgo.settings import daemon_argv
 from launchers.k8sgo.transports.base import Sink, Transport

@@ -11,9 +11,9 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, Mapping, Optional, Sequence
 
-from launchers import hosts as hostnames
-from launchers.config import ClusterConfig, load_config
-from launchers.errors import ConfigError, HostNotFound, KubeExecError, Unauthorized
+from launchers.exec import hosts as hostnames
+from launchers.exec.config import ClusterConfig, load_config
+from launchers.exec.errors import ConfigError, HostNotFound, KubeExecError, Unauthorized
 from launchers.exec.transport import ExecSession, RemoteProcess, open_guarded
 from launchers.k8sgo.errors import NoCredentials, UnknownHost, Unreachable
 from launchers.k8sgo.settings import Settings
@@ -76,7 +76,8 @@ class K8sTransport:
         self.settings = settings
         try:
             self.config = config or load_config(settings.kubeconfig, settings.context)
-            self.session = ExecSession(self.config, settings.connect_timeout)
+            self.session = ExecSession(self.config, settings.connect_timeout,
+                                       settings.retry_deadline)
         except ConfigError as exc:
             raise NoCredentials(str(exc)) from exc
         self.namespace = settings.namespace or self.config.namespace

@@ -18,6 +18,7 @@ import getpass
 import os
 import shlex
 import socket
+import time
 from pathlib import Path
 from typing import Any, Optional, Sequence, cast
 
@@ -25,7 +26,8 @@ import asyncssh
 from asyncssh.config import SSHClientConfig
 
 from launchers import guard_protocol as wire
-from launchers.errors import ConnectionFailed, ConnectionLost
+from launchers.exec import retry
+from launchers.exec.errors import ConnectionFailed, ConnectionLost
 from launchers.exec.transport import GuardedProcess, RemoteProcess
 from launchers.k8sgo.errors import NoCredentials, UnknownHost
 from launchers.k8sgo.settings import DEFAULT_SSH_PORT, Settings
@@ -93,8 +95,9 @@ class _Session(asyncssh.SSHClientSession):  # type: ignore[type-arg]
 class SshProcess:
     """One ssh channel running the guard; the inner stream of a GuardedProcess."""
 
-    def __init__(self, host: str, conn: Any, chan: Any, session: _Session) -> None:
+    def __init__(self, host: str, command: str, conn: Any, chan: Any, session: _Session) -> None:
         self.pod = host
+        self.command = command
         self._conn = conn
         self._chan = chan
         self._session = session
@@ -177,31 +180,47 @@ class SshTransport:
 
         await asyncio.gather(*(lookup(h) for h in hosts))
 
+    async def _connect(self, host: str, address: str, port: int) -> Any:
+        """An authenticated connection; refused/reset connects are retried (exec.retry's rule)."""
+        s = self.settings
+        deadline = time.monotonic() + s.retry_deadline
+        attempt = 0
+        while True:
+            try:
+                return await asyncio.wait_for(asyncssh.connect(
+                    address, port, username=s.ssh_user or (), config=self.config_paths,
+                    # known_hosts names the host as the hostfile does, not its address
+                    host_key_alias=host if address != host else None,
+                    keepalive_interval=0), s.connect_timeout)
+            except (OSError, asyncssh.Error, asyncio.TimeoutError) as exc:
+                # nothing runs before authentication: a refused or reset connect is safe again
+                transient = isinstance(exc, (ConnectionRefusedError, ConnectionResetError))
+                error = ConnectionFailed(f"ssh to {address}:{port}: {_reason(exc)}", host,
+                                         transient=transient)
+                delay = retry.next_delay(error, attempt, deadline - time.monotonic())
+                if delay is None:
+                    raise error from exc
+            await asyncio.sleep(delay)
+            attempt += 1
+
     async def start(
         self, index: int, host: str, argv: Sequence[str], stdout: Sink, stderr: Sink
     ) -> RemoteProcess:
         s = self.settings
         address, port = self._where.get(host) or self.endpoint(host)
-        conn = None
+        command = remote_command(argv, s.heartbeat_timeout, s.guard)
+        conn = await self._connect(host, address, port)
         try:
-            conn = await asyncio.wait_for(asyncssh.connect(
-                address, port, username=s.ssh_user or (), config=self.config_paths,
-                # the alias's known_hosts names (hpc-cn-0 for 10.244.x.y)
-                host_key_alias=host if address != host else None,
-                keepalive_interval=0), s.connect_timeout)
             chan, session = await asyncio.wait_for(conn.create_session(
-                lambda: _Session(host, stdout, stderr),
-                remote_command(argv, s.heartbeat_timeout, s.guard), encoding=None),
+                lambda: _Session(host, stdout, stderr), command, encoding=None),
                 s.connect_timeout)
         except (OSError, asyncssh.Error, asyncio.TimeoutError) as exc:
-            if conn is not None:
-                conn.abort()
+            conn.abort()
             raise ConnectionFailed(f"ssh to {address}:{port}: {_reason(exc)}", host) from exc
         except BaseException:
-            if conn is not None:
-                conn.abort()
+            conn.abort()
             raise
-        inner = SshProcess(host, conn, chan, cast(_Session, session))
+        inner = SshProcess(host, command, conn, chan, cast(_Session, session))
         return cast(RemoteProcess, GuardedProcess(inner, s.heartbeat_interval))  # type: ignore[arg-type]
 
     async def close(self) -> None:

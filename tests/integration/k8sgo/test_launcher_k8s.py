@@ -161,3 +161,20 @@ def test_pod_deleted_while_its_daemon_runs(cluster_factory: Any, tmp_path: Path)
     failed = [line for line in err.splitlines() if cluster.compute_pods[1] in line]
     assert len(failed) == 1, err
     assert not wait_nothing_left(cluster, cluster.compute_pods[:1], LEFTOVER_WAIT)
+
+
+def test_a_tenth_of_exec_requests_answered_429_are_retried(cluster_factory: Any,
+                                                           tmp_path: Path) -> None:
+    # Every 10th pods/exec request is refused with 429 (Retry-After: 1), before any upgrade.
+    cluster = cluster_factory(nodes=10, exec_errors={429: 0.1})
+    hostfile = write_hostfile(tmp_path, cluster.compute_pods)
+    done = run_launcher(cluster, hostfile, [STANDIN, "exit:all:0"])
+    assert done.returncode == 0, done.stderr
+    # Each daemon started exactly once: a retry happens only before the upgrade.
+    assert sorted(done.stdout.splitlines(keepends=True)) == sorted(
+        expected_line(pod, i, ["exit:all:0"]) for i, pod in enumerate(cluster.compute_pods))
+    # Without retries the same share fails a daemon: the 429s were there.
+    refused = run_launcher(cluster, hostfile, [STANDIN, "exit:all:0"],
+                           env={"K8SGO_RETRY_DEADLINE": "0"})
+    assert refused.returncode == 1
+    assert "not started" in refused.stderr and "429" in refused.stderr, refused.stderr
