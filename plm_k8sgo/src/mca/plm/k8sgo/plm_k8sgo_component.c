@@ -36,7 +36,7 @@ prte_mca_plm_k8sgo_component_t prte_mca_plm_k8sgo_component = {
         PMIX_MCA_BASE_MAKE_VERSION(component,
                                    PRTE_MAJOR_VERSION,
                                    PRTE_MINOR_VERSION,
-                                   PMIX_RELEASE_VERSION),
+                                   PRTE_RELEASE_VERSION),
         .pmix_mca_open_component = k8sgo_open,
         .pmix_mca_close_component = k8sgo_close,
         .pmix_mca_query_component = k8sgo_query,

@@ -75,7 +75,9 @@ typedef struct {
 static k8sgo_launch_t *launches = NULL;
 static int num_launches = 0;
 
-/* how long teardown lets a signalled launcher end its daemons */
+/* how long teardown waits for a launcher to end by itself (its daemons were
+ * told to exit), then after SIGTERM (it ends its daemons), before SIGKILL */
+#define K8SGO_ORDERLY_EXIT_MS   3000
 #define K8SGO_TEARDOWN_GRACE_MS 10000
 
 static void launch_daemons(int fd, short args, void *cbdata);
@@ -201,15 +203,28 @@ static int find_prefix(prte_job_t *jdata, char **prefix)
     return 0;
 }
 
-/* Append the prted command and its arguments. The pods' shells know nothing
- * of our PATH, so "prted" becomes an absolute path: PREFIX/bin/prted, or the
- * prted installed beside this very PRRTE. */
+/* Append the prted command and its arguments. The launcher runs them as
+ * they are, in pods whose environment is the pod's own, so:
+ *  - "prted" becomes an absolute path: PREFIX/bin/prted, or the prted
+ *    installed beside this very PRRTE;
+ *  - PRTE_PREFIX is set through env(1), as plm/ssh sets it in its remote
+ *    shell: a pod may carry another PRRTE's PRTE_PREFIX, and prted takes its
+ *    help files and install paths from it;
+ *  - --leave-session-attached keeps prted from detaching into the
+ *    background with its output closed: the launcher watches the daemon
+ *    itself, and a daemon that cannot start (ess/k8sgo's id checks) must be
+ *    able to say why on its stderr. */
 static int append_prted(int *argc, char ***argv, const char *prefix, pmix_rank_t first)
 {
-    int start = *argc, vpid_slot, loc;
-    char *vpid = NULL;
-    int rc;
+    char *vpid = NULL, *setting = NULL;
+    int start, vpid_slot, loc, rc;
 
+    pmix_asprintf(&setting, "PRTE_PREFIX=%s", NULL != prefix ? prefix : prte_install_dirs.prefix);
+    pmix_argv_append(argc, argv, "/usr/bin/env");
+    pmix_argv_append(argc, argv, setting);
+    free(setting);
+
+    start = *argc;
     loc = prte_plm_base_setup_prted_cmd(argc, argv);
     if (0 == strcmp((*argv)[start + loc], "prted")) {
         free((*argv)[start + loc]);
@@ -220,6 +235,9 @@ static int append_prted(int *argc, char ***argv, const char *prefix, pmix_rank_t
         }
     }
     prte_plm_base_prted_append_basic_args(argc, argv, "k8sgo", &vpid_slot);
+    if (!prte_leave_session_attached) { /* else the base helper added it */
+        pmix_argv_append(argc, argv, "--leave-session-attached");
+    }
     /* each daemon adds its PRTE_ESS_K8SGO_ID to this base */
     if (PRTE_SUCCESS != (rc = prte_util_convert_vpid_to_string(&vpid, first))) {
         PRTE_ERROR_LOG(rc);
@@ -540,20 +558,15 @@ static bool launcher_gone(k8sgo_launch_t *l)
     return r == l->pid || (0 > r && ECHILD == errno);
 }
 
-static void end_launchers(void)
+/* Reap the launchers that have ended; wait up to ms for the rest. True if
+ * none is left. */
+static bool wait_launchers(int ms)
 {
-    struct timespec tick = {0, 50 * 1000 * 1000};
-    int i, waited_ms = 0;
-    bool left = false;
+    struct timespec tick = {0, 20 * 1000 * 1000};
+    int i, waited = 0;
+    bool left;
 
-    for (i = 0; i < num_launches; i++) {
-        if (0 < launches[i].pid) {
-            /* the launcher tears its remote daemons down on SIGTERM */
-            kill(-launches[i].pid, SIGTERM);
-            left = true;
-        }
-    }
-    while (left && waited_ms < K8SGO_TEARDOWN_GRACE_MS) {
+    for (;;) {
         left = false;
         for (i = 0; i < num_launches; i++) {
             if (0 < launches[i].pid) {
@@ -564,16 +577,46 @@ static void end_launchers(void)
                 }
             }
         }
-        if (left) {
-            nanosleep(&tick, NULL);
-            waited_ms += 50;
+        if (!left || waited >= ms) {
+            return !left;
+        }
+        nanosleep(&tick, NULL);
+        waited += 20;
+    }
+}
+
+static void signal_launchers(int sig)
+{
+    int i;
+
+    for (i = 0; i < num_launches; i++) {
+        if (0 < launches[i].pid) {
+            /* its process group: the launcher and whatever it started */
+            kill(-launches[i].pid, sig);
+        }
+    }
+}
+
+static void end_launchers(void)
+{
+    int i;
+
+    /* after an orderly end the daemons are exiting, and their launcher with
+     * them: give it a moment before signalling it (it would report ending
+     * daemons that were leaving anyway) */
+    if (prte_abnormal_term_ordered || !wait_launchers(K8SGO_ORDERLY_EXIT_MS)) {
+        /* the launcher tears its remote daemons down on SIGTERM */
+        signal_launchers(SIGTERM);
+        if (!wait_launchers(K8SGO_TEARDOWN_GRACE_MS)) {
+            signal_launchers(SIGKILL);
+            for (i = 0; i < num_launches; i++) {
+                if (0 < launches[i].pid) {
+                    waitpid(launches[i].pid, NULL, 0);
+                }
+            }
         }
     }
     for (i = 0; i < num_launches; i++) {
-        if (0 < launches[i].pid) {
-            kill(-launches[i].pid, SIGKILL);
-            waitpid(launches[i].pid, NULL, 0);
-        }
         forget_launch(&launches[i]);
     }
     free(launches);
