@@ -74,6 +74,8 @@ typedef struct {
 
 static k8sgo_launch_t *launches = NULL;
 static int num_launches = 0;
+/* exit status of the first launcher that failed while PRRTE was aborting */
+static int launch_failure = 0;
 
 /* how long teardown waits for a launcher to end by itself (its daemons were
  * told to exit), then after SIGTERM (it ends its daemons), before SIGKILL */
@@ -320,6 +322,16 @@ static char *hosts_of(prte_job_t *daemons, const k8sgo_launch_t *l, bool only_mi
     return joined;
 }
 
+/* The exit status prterun should give for a launcher's wait status: 0 when
+ * it exited 0, else its status, or 128 + the signal that killed it. */
+static int exit_code_of(int status)
+{
+    if (WIFSIGNALED(status)) {
+        return 128 + WTERMSIG(status);
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : PRTE_ERROR_DEFAULT_EXIT_CODE;
+}
+
 static void launcher_exited(int sd, short flags, void *cbdata)
 {
     prte_wait_tracker_t *t2 = (prte_wait_tracker_t *) cbdata;
@@ -335,19 +347,23 @@ static void launcher_exited(int sd, short flags, void *cbdata)
         PMIX_RELEASE(t2);
         return;
     }
-    /* an ordered teardown: the launcher ending is what we asked for */
+    /* an ordered teardown: the launcher ending is what we asked for; but if
+     * PRRTE is aborting and the launcher failed, remember it for the exit
+     * status (PRRTE 3.0 leaves it 0 when it aborts on a lost daemon) */
     if (prte_prteds_term_ordered || prte_abnormal_term_ordered || prte_finalizing) {
+        if (prte_abnormal_term_ordered && 0 == launch_failure) {
+            launch_failure = exit_code_of(status);
+        }
         forget_launch(l);
         PMIX_RELEASE(t2);
         return;
     }
 
+    code = exit_code_of(status);
     if (WIFSIGNALED(status)) {
         pmix_asprintf(&how, "was killed by signal %d", WTERMSIG(status));
-        code = 128 + WTERMSIG(status);
-    } else if (WIFEXITED(status) && 0 != WEXITSTATUS(status)) {
-        pmix_asprintf(&how, "exited with status %d", WEXITSTATUS(status));
-        code = WEXITSTATUS(status);
+    } else if (0 != code) {
+        pmix_asprintf(&how, "exited with status %d", code);
     } else {
         pmix_asprintf(&how, "exited (status 0) while its daemons should still run");
         code = PRTE_ERROR_DEFAULT_EXIT_CODE;
@@ -555,6 +571,9 @@ static bool launcher_gone(k8sgo_launch_t *l)
     int status;
     pid_t r = waitpid(l->pid, &status, WNOHANG);
 
+    if (r == l->pid && prte_abnormal_term_ordered && 0 == launch_failure) {
+        launch_failure = exit_code_of(status);
+    }
     return r == l->pid || (0 > r && ECHILD == errno);
 }
 
@@ -599,7 +618,12 @@ static void signal_launchers(int sig)
 
 static void end_launchers(void)
 {
+    bool running = false;
     int i;
+
+    for (i = 0; i < num_launches; i++) {
+        running = running || 0 < launches[i].pid;
+    }
 
     /* after an orderly end the daemons are exiting, and their launcher with
      * them: give it a moment before signalling it (it would report ending
@@ -615,6 +639,12 @@ static void end_launchers(void)
                 }
             }
         }
+    }
+    /* aborting with daemons still under a launcher, or after one failed:
+     * the run failed, whatever status PRRTE had recorded */
+    if (prte_abnormal_term_ordered && (running || 0 != launch_failure)) {
+        PRTE_UPDATE_EXIT_STATUS(0 != launch_failure ? launch_failure
+                                                    : PRTE_ERROR_DEFAULT_EXIT_CODE);
     }
     for (i = 0; i < num_launches; i++) {
         forget_launch(&launches[i]);
