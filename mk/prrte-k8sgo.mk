@@ -5,7 +5,8 @@
 #   make prrte-k8sgo    fetch (apt, private config), unpack, autogen, build, install;
 #                       a second run with nothing changed costs nothing
 #
-# The end-to-end tests find the result through PRRTE_K8SGO_PREFIX.
+# The end-to-end tests (tests/e2e/test_prrte_k8sgo*.py) run the result; the
+# stamp depends on the overlay, so editing plm_k8sgo/ rebuilds PRRTE only.
 
 OPENMPI_SRC_VERSION ?= 5.0.7-1
 OPENMPI_SRC_RELEASE ?= trixie

@@ -7,6 +7,7 @@ plm/k8sgo with the real launcher, as a user of the paper's images would.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -80,7 +81,7 @@ def hostfiles_left(cluster) -> list[str]:
 
 
 def leftovers(cluster, pods, within: float = 30) -> dict[str, object]:
-    """What a finished job left, after up to `within` seconds: daemons, ranks, launcher, hostfile."""
+    """What a finished job left after up to `within` s: daemons, ranks, launcher, host file."""
     def now() -> dict[str, object]:
         found: dict[str, object] = {
             "prted": pids_named(cluster, pods, "prted"),
@@ -102,8 +103,6 @@ def kill_in_pod(cluster, pod: str, comm: str, sig: int = signal.SIGKILL) -> list
     """Signal the processes named `comm` in `pod`, by pid (test clean-up); the pids."""
     pids = pids_named(cluster, [pod], comm).get(pod, [])
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
     return pids
