@@ -96,9 +96,11 @@ fetch_source() {
     derive_sources
     local -a opts
     mapfile -t opts < <(apt_opts)
-    log_run apt-update apt-get "${opts[@]}" update
-    grep -q '^[WE]: Failed\|^Err:' "$LOG/apt-update.log" &&
-        die "cannot fetch Debian's openmpi $VERSION source: apt-get update of the $RELEASE deb-src suite failed: $(grep -m1 '^[WE]: Failed\|^Err:' "$LOG/apt-update.log")"
+    # apt-get update exits 0 on some failures (W: Failed to fetch): look at what it said
+    if ! apt-get "${opts[@]}" update >"$LOG/apt-update.log" 2>&1 ||
+        grep -q '^W: Failed\|^E: \|^Err:' "$LOG/apt-update.log"; then
+        die "cannot fetch Debian's openmpi $VERSION source: apt-get update of the $RELEASE deb-src suite failed: $(grep -m1 '^W: Failed\|^E: \|^Err:' "$LOG/apt-update.log" || tail -n 1 "$LOG/apt-update.log")"
+    fi
     # apt checks the files against the signed Sources index (sha256)
     (cd "$dl" && apt-get "${opts[@]}" source --download-only "openmpi=$VERSION") >"$LOG/apt-source.log" 2>&1 ||
         die "cannot fetch Debian's openmpi $VERSION source package: $(grep -m1 '^E:' "$LOG/apt-source.log" || tail -n 1 "$LOG/apt-source.log")"
