@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ("kubexec", "wrap")
+BENCHMARKS = ("kubexec", "wrap", "launch")
 
 
 def main() -> int:

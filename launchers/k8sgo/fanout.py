@@ -77,7 +77,6 @@ class Fanout:
         self.started = 0
         self._stopping = False
         self._procs: dict[int, RemoteProcess] = {}
-        self._starting: set[int] = set()
         self._tasks: list[asyncio.Task[Outcome]] = []
 
     @property
@@ -128,12 +127,8 @@ class Fanout:
             async with sem:
                 if self._stopping:
                     return Outcome(i, host, ended_by_us=True)
-                self._starting.add(i)
-                try:
-                    proc = await self.transport.start(
-                        i, host, daemon_argv(i, self.argv), self.stdout, self.stderr)
-                finally:
-                    self._starting.discard(i)
+                proc = await self.transport.start(
+                    i, host, daemon_argv(i, self.argv), self.stdout, self.stderr)
         except asyncio.CancelledError:
             return Outcome(i, host, ended_by_us=True)
         except KubeExecError as exc:
