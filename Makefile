@@ -43,7 +43,7 @@ test: deps checkov-venv prrte-k8sgo
 unit: venv
 	$(PY) -m pytest -ra tests/unit $(PYTEST_ARGS)
 
-bench: deps
+bench: deps prrte-k8sgo
 	$(PY) -m bench
 
 lint: venv

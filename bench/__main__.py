@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ("kubexec", "wrap", "launch")
+BENCHMARKS = ("kubexec", "wrap", "launch", "prterun")
 
 
 def main() -> int:
