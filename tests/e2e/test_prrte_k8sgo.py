@@ -49,6 +49,21 @@ def test_launch_quiet_passes_q(local_cluster, prrte_k8sgo: Path):
     assert not STARTED.search(result.stderr), result.stderr
 
 
+def test_selection_by_name_or_script_only(local_cluster, prrte_k8sgo: Path):
+    """plm=k8sgo alone finds basic_launcher on PATH; with neither set, plm/ssh launches."""
+    verbose = "prterun --prtemca plm_base_verbose 1 --map-by ppr:1:node hostname"
+    by_name = run_job(local_cluster, f"export PRTE_PREFIX={prrte_k8sgo} "
+                      f"PATH={prrte_k8sgo}/bin:$PATH PRTE_MCA_plm=k8sgo; {verbose}")
+    assert by_name.returncode == 0, by_name.stderr
+    assert "plm:k8sgo: selectable (plm=k8sgo)" in by_name.stderr
+    assert "/basic_launcher -f /tmp/" in by_name.stderr
+    neither = run_job(local_cluster, f"export PRTE_PREFIX={prrte_k8sgo} "
+                      f"PATH={prrte_k8sgo}/bin:$PATH; {verbose}")
+    assert neither.returncode == 0, neither.stderr
+    assert "plm:k8sgo" not in neither.stderr
+    assert sorted(neither.stdout.split()) == sorted(local_cluster.compute_pods)
+
+
 def test_init_finalize_size_10(local_cluster, prrte_k8sgo: Path, init_finalize: Path):
     result = run_job(local_cluster, k8sgo_prologue(prrte_k8sgo)
                      + f"prterun --personality ompi --map-by ppr:2:node {init_finalize} -a")
