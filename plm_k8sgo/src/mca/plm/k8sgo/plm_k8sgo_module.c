@@ -166,24 +166,24 @@ static char *write_hostfile(prte_job_t *daemons, pmix_rank_t first, pmix_rank_t 
 
 /* ---- the command line -------------------------------------------------- */
 
-/* The install prefix the daemons come from: an app's --prefix, else
- * PRTE_PREFIX, else NULL (our own install). Several different prefixes
- * cannot be honoured by one launcher: that is an error (-1). */
-static int find_prefix(prte_job_t *jdata, char **prefix)
+/* The install prefix the daemons come from: --prefix, else PRTE_PREFIX,
+ * else NULL (our own install). PRRTE up to 3.0.9 keeps --prefix on each app
+ * context (several different ones cannot be honoured by one launcher: that
+ * is an error, -1); later 3.0.x keep it on the daemon job. */
+static int find_prefix(prte_job_t *jdata, prte_job_t *daemons, char **prefix)
 {
+    char *p = NULL;
+#if defined(PRTE_APP_PREFIX_DIR)
     prte_app_context_t *app;
-    char *p;
     int n;
 
+    PRTE_HIDE_UNUSED_PARAMS(daemons);
     *prefix = NULL;
     for (n = 0; n < jdata->apps->size; n++) {
         app = (prte_app_context_t *) pmix_pointer_array_get_item(jdata->apps, n);
-        if (NULL == app) {
-            continue;
-        }
         p = NULL;
-        if (!prte_get_attribute(&app->attributes, PRTE_APP_PREFIX_DIR, (void **) &p,
-                                PMIX_STRING) || NULL == p) {
+        if (NULL == app || !prte_get_attribute(&app->attributes, PRTE_APP_PREFIX_DIR,
+                                               (void **) &p, PMIX_STRING) || NULL == p) {
             continue;
         }
         if (NULL != *prefix && 0 != strcmp(*prefix, p)) {
@@ -199,10 +199,35 @@ static int find_prefix(prte_job_t *jdata, char **prefix)
             free(p);
         }
     }
+#else
+    PRTE_HIDE_UNUSED_PARAMS(jdata);
+    *prefix = NULL;
+    if (prte_get_attribute(&daemons->attributes, PRTE_JOB_PREFIX, (void **) &p, PMIX_STRING)) {
+        *prefix = p;
+    }
+#endif
     if (NULL == *prefix && NULL != (p = getenv("PRTE_PREFIX")) && '\0' != p[0]) {
         *prefix = strdup(p);
     }
     return 0;
+}
+
+/* PRRTE 3.0.10+ also tell daemons where OpenPMIx is (--pmix-prefix). */
+static char *find_pmix_prefix(prte_job_t *daemons)
+{
+    char *p = NULL;
+#if defined(PRTE_JOB_PMIX_PREFIX)
+    if (prte_get_attribute(&daemons->attributes, PRTE_JOB_PMIX_PREFIX, (void **) &p,
+                           PMIX_STRING)) {
+        return p;
+    }
+#else
+    PRTE_HIDE_UNUSED_PARAMS(daemons);
+#endif
+    if (NULL != (p = getenv("PMIX_PREFIX")) && '\0' != p[0]) {
+        return strdup(p);
+    }
+    return NULL;
 }
 
 /* Append the prted command and its arguments. The launcher runs them as
@@ -216,7 +241,8 @@ static int find_prefix(prte_job_t *jdata, char **prefix)
  *    background with its output closed: the launcher watches the daemon
  *    itself, and a daemon that cannot start (ess/k8sgo's id checks) must be
  *    able to say why on its stderr. */
-static int append_prted(int *argc, char ***argv, const char *prefix, pmix_rank_t first)
+static int append_prted(int *argc, char ***argv, const char *prefix, const char *pmix_prefix,
+                        pmix_rank_t first)
 {
     char *vpid = NULL, *setting = NULL;
     int start, vpid_slot, loc, rc;
@@ -225,6 +251,11 @@ static int append_prted(int *argc, char ***argv, const char *prefix, pmix_rank_t
     pmix_argv_append(argc, argv, "/usr/bin/env");
     pmix_argv_append(argc, argv, setting);
     free(setting);
+    if (NULL != pmix_prefix) {
+        pmix_asprintf(&setting, "PMIX_PREFIX=%s", pmix_prefix);
+        pmix_argv_append(argc, argv, setting);
+        free(setting);
+    }
 
     start = *argc;
     loc = prte_plm_base_setup_prted_cmd(argc, argv);
@@ -458,7 +489,8 @@ static void launch_daemons(int fd, short args, void *cbdata)
     prte_state_caddy_t *state = (prte_state_caddy_t *) cbdata;
     prte_job_t *daemons = prte_get_job_data_object(PRTE_PROC_MY_NAME->nspace);
     const char *script = prte_mca_plm_k8sgo_component.launch_script;
-    char **argv = NULL, *path = NULL, *hostfile = NULL, *prefix = NULL, *line;
+    char **argv = NULL, *path = NULL, *hostfile = NULL, *prefix = NULL, *pmix_prefix = NULL;
+    char *line;
     prte_job_map_t *map;
     pmix_rank_t first, count;
     int argc = 0, rc;
@@ -496,7 +528,7 @@ static void launch_daemons(int fd, short args, void *cbdata)
         pmix_show_help("help-plm-k8sgo.txt", "no-launcher", true, script);
         goto done;
     }
-    if (0 != find_prefix(state->jdata, &prefix)) {
+    if (0 != find_prefix(state->jdata, daemons, &prefix)) {
         goto done;
     }
     if (NULL == (hostfile = write_hostfile(daemons, first, count))) {
@@ -504,7 +536,8 @@ static void launch_daemons(int fd, short args, void *cbdata)
     }
 
     append_launcher(&argc, &argv, path, hostfile);
-    if (PRTE_SUCCESS != (rc = append_prted(&argc, &argv, prefix, first))) {
+    pmix_prefix = find_pmix_prefix(daemons);
+    if (PRTE_SUCCESS != (rc = append_prted(&argc, &argv, prefix, pmix_prefix, first))) {
         goto done;
     }
     /* values go through the launcher and a remote shell: quote them as
@@ -536,6 +569,7 @@ done:
     PMIX_ARGV_FREE_COMPAT(argv);
     free(path);
     free(prefix);
+    free(pmix_prefix);
     if (failed) {
         PRTE_UPDATE_EXIT_STATUS(PRTE_ERROR_DEFAULT_EXIT_CODE);
         PRTE_ACTIVATE_JOB_STATE(state->jdata, PRTE_JOB_STATE_FAILED_TO_LAUNCH);
