@@ -125,6 +125,7 @@ class Runner:
         self.signals: list[int] = []
         self.last_signal = int(signal.SIGTERM)
         self.session: Optional[Session] = None
+        self.draining = False
         self.stdout = OutputBuffer(1)
         self.stderr = OutputBuffer(2)
         self.heartbeat_timeout = _env_float(env, "KUBEXEC_HEARTBEAT_TIMEOUT", 20.0)
@@ -138,13 +139,15 @@ class Runner:
 
     def _on_signal(self, signo: int, _frame: object) -> None:
         self.signals.append(signo)
-        if self.session is None:  # still connecting: nothing remote to wait for
+        if self.session is None or self.draining:  # nothing remote to wait for
             raise _Interrupted(signo)
 
     def debug(self, text: str) -> None:
         if self.opts.verbose and not self.opts.quiet:
             elapsed = (time.monotonic() - self.t0) * 1000
-            sys.stderr.write(f"kubexec: debug: {elapsed:.0f} ms: {text}\n")
+            with contextlib.suppress(BlockingIOError):  # fd 2 may be non-blocking now
+                sys.stderr.write(f"kubexec: debug: {elapsed:.0f} ms: {text}\n")
+                sys.stderr.flush()
 
     def connect(self) -> Session:
         opts, env = self.opts, self.env
@@ -177,17 +180,29 @@ class Runner:
 
     def run(self) -> CompletedProcess:
         """The remote command's record (output streamed, so not collected)."""
+        command = " ".join(self.opts.command)
         try:
-            self.session = self.connect()
-        except _Interrupted as exc:
-            return completed(" ".join(self.opts.command), 128 + exc.signo)
-        try:
-            status = self._loop(self.session)
+            try:
+                self.session = self.connect()
+            except _Interrupted as exc:
+                return completed(command, 128 + exc.signo)
+            try:
+                status = self._loop(self.session)
+            finally:
+                self.session.close()
+            try:
+                self.draining = True  # a signal now ends the wait for a stalled reader
+                for out in (self.stdout, self.stderr):
+                    out.finish()
+            except _Interrupted as exc:
+                status = 128 + exc.signo
+            return completed(command, status, target=self.session.pod)
         finally:
-            self.session.close()
+            # Whatever happened: drop what is left and give the fds their blocking mode back
+            # (O_NONBLOCK is shared with every process holding the same pipe).
             for out in (self.stdout, self.stderr):
+                out.broken = True
                 out.finish()
-        return completed(" ".join(self.opts.command), status, target=self.session.pod)
 
     def _send_stdin(self, session: Session, data: bytes) -> None:
         if not self.guarded:
@@ -250,7 +265,7 @@ class Runner:
                 return status
             if self.stdout.broken:  # our reader left (`kubexec pod yes | head -1`): end it all
                 if self.guarded:
-                    session.write_stdin(wire.encode(wire.KILL))
+                    self._kill_and_linger(session)
                 return 128 + signal.SIGPIPE
             if "stdin" in ready:
                 try:
@@ -275,8 +290,25 @@ class Runner:
                     self.last_signal = signo
                     give_up = time.monotonic() + _env_float(self.env, "KUBEXEC_SIGNAL_WAIT", 3.0)
             if give_up is not None and time.monotonic() >= give_up:
-                session.write_stdin(wire.encode(wire.KILL))  # don't wait for the heartbeat timeout
+                self._kill_and_linger(session)  # don't wait for the heartbeat timeout
                 return 128 + self.last_signal
+
+    def _kill_and_linger(self, session: Session) -> None:
+        """Send the kill record, then read until the session ends (bounded by the signal wait).
+
+        Closing at once, with the remote output still flowing in, makes our kernel answer
+        with a reset, and the server may then drop the kill record unread: the remote
+        command (`yes`) would run on until the heartbeat timeout.
+        """
+        session.write_stdin(wire.encode(wire.KILL))
+        end = time.monotonic() + _env_float(self.env, "KUBEXEC_SIGNAL_WAIT", 3.0)
+        self.stdout.broken = self.stderr.broken = True  # what still comes is dropped
+        with contextlib.suppress(KubeExecError):
+            sel = selectors.DefaultSelector()
+            sel.register(session.fileno(), selectors.EVENT_READ)
+            while time.monotonic() < end:
+                if sel.select(max(0.0, end - time.monotonic())) and not session.on_readable():
+                    return
 
     @staticmethod
     def _select_for(sel: selectors.BaseSelector, interest: dict[int, object], fd: int,
@@ -304,7 +336,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         opts = parse_args(args)
     except UsageError as exc:
-        sys.stderr.write(f"kubexec: {exc}\n{USAGE.splitlines()[0]}\n")
+        sys.stderr.write(f"kubexec: {exc} (kubexec --help for usage)\n")
         return EXIT_FAILURE
     if opts.help:
         sys.stdout.write(USAGE)

@@ -122,26 +122,29 @@ def parse_args(args: Sequence[str]) -> Options:
     """`[options] [user@]HOST [options] [COMMAND...]`, ssh's grammar."""
     opts = Options()
     i = 0
+    host_given = False  # an empty HOST ("") is still the HOST word: refused, not skipped
     while i < len(args):
         arg = args[i]
         if arg == "--":
             i += 1
-            if not opts.host and i < len(args):
-                opts.host, i = args[i], i + 1
+            if not host_given and i < len(args):
+                opts.host, i, host_given = args[i], i + 1, True
             break
         if arg.startswith("--"):
             i = _long(opts, args, i)
         elif arg.startswith("-") and len(arg) > 1:
             i = _short(opts, args, i)
-        elif not opts.host:
-            opts.host, i = arg, i + 1
+        elif not host_given:
+            opts.host, i, host_given = arg, i + 1, True
         else:
             break
         if opts.help or opts.version:
             return opts
     opts.command = list(args[i:])
-    if not opts.host:
+    if not host_given:
         raise UsageError("no host given")
+    if not opts.host.strip() or not opts.host.rsplit("@", 1)[-1].strip():
+        raise UsageError("empty host name")
     if "@" in opts.host:
         user, opts.host = opts.host.rsplit("@", 1)
         opts.user = opts.user or user

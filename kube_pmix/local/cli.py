@@ -115,13 +115,17 @@ def status(name: str) -> None:
 @local.command()
 @name_option
 @click.option("--restricted", is_flag=True, help="The read-only user's kubeconfig (no exec).")
+@click.option("--service-account", is_flag=True,
+              help="The pods' service account: the rights of the manifests' Role.")
 @_errors_to_exit
-def kubeconfig(name: str, restricted: bool) -> None:
+def kubeconfig(name: str, restricted: bool, service_account: bool) -> None:
     """Print the path of the cluster's kubeconfig."""
     from .cluster import Cluster
 
     cluster = Cluster(name)
-    click.echo(cluster.restricted_kubeconfig if restricted else cluster.kubeconfig)
+    click.echo(cluster.restricted_kubeconfig if restricted
+               else cluster.service_account_kubeconfig if service_account
+               else cluster.kubeconfig)
 
 
 @local.command("list")
@@ -137,14 +141,18 @@ def list_clusters() -> None:
 
 @local.command(context_settings={"ignore_unknown_options": True})
 @name_option
-@click.argument("pod")
-@click.argument("command", nargs=-1, required=True)
+@click.argument("pod", required=False)
+@click.argument("command", nargs=-1)
 @_errors_to_exit
-def login(name: str, pod: str, command: tuple[str, ...]) -> None:
-    """Run COMMAND in POD with `kubectl exec -it` and this cluster's kubeconfig."""
+def login(name: str, pod: Optional[str], command: tuple[str, ...]) -> None:
+    """Run COMMAND in POD with `kubectl exec -it` and this cluster's kubeconfig.
+
+    Without POD: the login pod; without COMMAND: a login shell (`bash -l`), as
+    `make login-*` opens on a virtual cluster."""
     from .cluster import Cluster
 
     cluster = Cluster(name)
     tty = ["-it"] if sys.stdin.isatty() else ["-i"]
-    argv = ["kubectl", "--kubeconfig", cluster.kubeconfig, "exec", *tty, pod, "--", *command]
+    argv = ["kubectl", "--kubeconfig", cluster.kubeconfig, "exec", *tty,
+            pod or cluster.login_pod, "--", *(command or ("bash", "-l"))]
     sys.exit(subprocess.call(argv, env=os.environ.copy()))

@@ -40,7 +40,8 @@ from .layout import (
     bridge_netns,
     venv_dir,
 )
-from .podenv import pod_environment
+from .podenv import login_profile, pod_environment
+from .podrbac import render_pod_rbac
 from .private import make_private_dir, write_private
 from .tls import make_tls
 from .users import check_venv_usable, ensure_user
@@ -172,6 +173,8 @@ class Cluster:
         self.venv = self.config.venv
         self.kubeconfig = str(self.state.kubeconfig)
         self.restricted_kubeconfig = str(self.state.restricted_kubeconfig)
+        # the pods' service account: exactly the rights of the manifests' Role
+        self.service_account_kubeconfig = str(self.state.sa_kubeconfig)
         # the pods `up` made, fixed like the hostfile (deleting a pod does not renumber)
         pods = self.pods()
         self.compute_pods: list[str] = sorted(
@@ -264,9 +267,9 @@ class Cluster:
             entry = pwd.getpwnam(user)
             ids, workdir = (entry.pw_uid, entry.pw_gid), entry.pw_dir
             environment.update(HOME=entry.pw_dir, USER=user, LOGNAME=user)
-        full = netns.pod_command(pause, argv, environment, workdir, ids)
+        full = netns.pod_command(pause, argv, workdir, ids)
         return subprocess.run(full, input=input, capture_output=True, text=True,
-                              timeout=timeout)
+                              timeout=timeout, env=environment)
 
     def pod_pids(self, pod: str) -> list[int]:
         """Host pids of every process in the pod (its pid namespace), pause included."""
@@ -341,6 +344,7 @@ def _prepare_state(state: StateDir, name: str, nodes: int, idle_timeout: Optiona
         user=entry.pw_name, exec_errors={str(c): s for c, s in exec_errors.items()},
     )
     config.save(state.config)
+    state.rbac.write_text(json.dumps(render_pod_rbac(nodes), indent=1))
     from ipaddress import IPv4Address
 
     tls = make_tls(name, [IPv4Address("127.0.0.1"), config.gateway])
@@ -360,6 +364,10 @@ def _prepare_state(state: StateDir, name: str, nodes: int, idle_timeout: Optiona
     state.hpc_etc.mkdir(mode=0o755)
     state.hosts.write_text("")
     state.hosts.chmod(0o644)
+    host_profile = Path("/etc/profile")
+    if host_profile.is_file():
+        state.profile.write_text(login_profile(host_profile.read_text(), str(venv)))
+        state.profile.chmod(0o644)
 
 
 def _wait_ready(state: StateDir, proc: subprocess.Popen[bytes], expected: int,

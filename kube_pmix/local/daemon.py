@@ -24,6 +24,16 @@ from typing import Any, Optional
 
 from aiohttp import web
 
+from kube_pmix.names import (
+    CLUSTER_LABEL,
+    COMPUTE_CONTAINER,
+    COMPUTE_LABELS,
+    LOGIN_CONTAINER,
+    LOGIN_JOB,
+    LOGIN_LABELS,
+    WAITER_CONTAINER,
+)
+
 from . import netns
 from .api import make_app
 from .auth import identities
@@ -31,7 +41,7 @@ from .config import ClusterConfig
 from .faults import ExecFaults
 from .hostsfile import ordinal_key, render_hostfile, render_hostfile_ip, render_hosts
 from .kubeconfig import build_kubeconfig
-from .layout import API_PORT_IN_CLUSTER, SERVICE, StateDir
+from .layout import API_PORT_IN_CLUSTER, SERVICE, SERVICE_ACCOUNT, StateDir
 from .listener import listen_in_netns, listen_tcp
 from .model import Container, PodState
 from .podenv import pod_environment
@@ -41,10 +51,9 @@ from .store import PodStore
 
 log = logging.getLogger("kube-pmix.local")
 
-COMPUTE_LABELS = {"app": "hpc-compute-nodes", "hpcnode": "compute-node"}
-LOGIN_LABELS = {
-    "app": "hpc-cluster-login", "hpcnode": "login-node", "job-name": "hpc-cluster-login",
-}
+# as the manifests' StatefulSet and Job label their pods (the Job controller adds job-name)
+POD_COMPUTE_LABELS = dict(COMPUTE_LABELS, **{CLUSTER_LABEL: SERVICE})
+POD_LOGIN_LABELS = dict(LOGIN_LABELS, **{CLUSTER_LABEL: SERVICE, "job-name": LOGIN_JOB})
 
 
 def initial_pods(nodes: int, suffix: str) -> list[PodState]:
@@ -52,23 +61,23 @@ def initial_pods(nodes: int, suffix: str) -> list[PodState]:
     pods = [
         PodState(
             name=f"hpc-cn-{i}",
-            labels=dict(COMPUTE_LABELS, **{
+            labels=dict(POD_COMPUTE_LABELS, **{
                 "statefulset.kubernetes.io/pod-name": f"hpc-cn-{i}",
                 "apps.kubernetes.io/pod-index": str(i),
             }),
-            containers=[Container("hpc-node")],
+            containers=[Container(COMPUTE_CONTAINER)],
             hostname=f"hpc-cn-{i}",
             subdomain=SERVICE,
         )
         for i in range(nodes)
     ]
-    login = f"hpc-cluster-login-{suffix}"
+    login = f"{LOGIN_JOB}-{suffix}"
     pods.append(PodState(
         name=login,
-        labels=dict(LOGIN_LABELS),
-        containers=[Container("login")],
-        init_containers=[Container("job-waiter", running=False)],
-        annotations={"kubectl.kubernetes.io/default-container": "login"},
+        labels=dict(POD_LOGIN_LABELS),
+        containers=[Container(LOGIN_CONTAINER)],
+        init_containers=[Container(WAITER_CONTAINER, running=False)],
+        annotations={"kubectl.kubernetes.io/default-container": LOGIN_CONTAINER},
         hostname=login,
         subdomain=SERVICE,
         extra_spec={"restartPolicy": "Never"},
@@ -109,7 +118,7 @@ class Daemon:
         self.state = state
         self.ready = False
         self.idle_timeout = config.idle_timeout
-        self.identities = identities(config)
+        self.identities = identities(config, json.loads(state.rbac.read_text()))
         self.exec_faults = ExecFaults({int(c): s for c, s in config.exec_errors.items()})
         self.store = PodStore(str(config.gateway), self._changed)
         self.runtime = PodRuntime(config, state, self._pod_died)
@@ -195,9 +204,10 @@ class Daemon:
             env = pod_environment(self.config, pod.name, spec.env if spec else {}, tty)
             self._env_cache[key] = env
         assert pod.pause_pid is not None
-        argv = netns.pod_command(pod.pause_pid, command, env, self.config.home,
+        argv = netns.pod_command(pod.pause_pid, command, self.config.home,
                                  (self.config.uid, self.config.gid), tty)
-        return await asyncio.create_subprocess_exec(*argv, start_new_session=True, **stdio)
+        return await asyncio.create_subprocess_exec(*argv, env=env, start_new_session=True,
+                                                    **stdio)
 
     # --- whole cluster ---
 
@@ -248,7 +258,8 @@ async def serve(config: ClusterConfig, state: StateDir) -> int:
         ca = state.ca_cert.read_bytes()
         for path, user, token in ((state.kubeconfig, "admin", config.admin_token),
                                   (state.restricted_kubeconfig, "viewer",
-                                   config.restricted_token)):
+                                   config.restricted_token),
+                                  (state.sa_kubeconfig, SERVICE_ACCOUNT, config.sa_token)):
             write_private(path, build_kubeconfig(
                 f"kube-pmix-{config.name}", f"https://127.0.0.1:{port}", ca, user, token))
         await daemon.runtime.setup_bridge()

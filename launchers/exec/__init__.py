@@ -14,7 +14,6 @@ for importing asyncio.
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import Any
 
 _WHERE = {
@@ -45,5 +44,7 @@ __all__ = sorted(_WHERE)
 
 def __getattr__(name: str) -> Any:
     if name in _WHERE:
-        return getattr(import_module(f"launchers.exec.{_WHERE[name]}"), name)
+        # __import__, not importlib: importing importlib costs kubexec a millisecond.
+        module = __import__(f"launchers.exec.{_WHERE[name]}", fromlist=[name])
+        return getattr(module, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

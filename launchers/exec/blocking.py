@@ -92,6 +92,8 @@ class Client:
             except KubeExecError as exc:
                 delay = retry.next_delay(exc, attempt, self.deadline - time.monotonic())
                 if delay is None:
+                    if attempt:
+                        exc.reason += f" (gave up after {attempt + 1} attempts)"
                     raise
             self.sleep(delay)
             attempt += 1

@@ -37,9 +37,9 @@ _TRANSIENT_ERRNOS = frozenset(
 def reason(exc: BaseException) -> str:
     """A short, lower-case reason for a socket/TLS failure."""
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"TLS certificate not trusted ({exc.verify_message})"
+        return f"TLS certificate not trusted ({getattr(exc, 'verify_message', None) or exc})"
     if isinstance(exc, ssl.SSLError):
-        return f"TLS failed ({exc.reason or exc})"
+        return f"TLS failed ({getattr(exc, 'reason', None) or exc})"
     if isinstance(exc, (socket.timeout, TimeoutError)):
         return "timed out"
     if isinstance(exc, socket.gaierror):

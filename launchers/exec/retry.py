@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from typing import Callable, Optional
 
-from launchers.exec.errors import ApiError, ConnectionFailed, KubeExecError
+from launchers.exec.errors import ApiError, ConnectionFailed, KubeExecError, PodNotRunning
 
 BASE = 0.1  # s: first backoff ceiling
 CAP = 5.0  # s: largest backoff ceiling (a Retry-After may ask for more)
@@ -69,6 +69,8 @@ def backoff(attempt: int, rand: Callable[[], float] = _uniform01,
 
 def is_transient(exc: BaseException) -> bool:
     """A failure before the command may have started, that waiting may cure."""
+    if isinstance(exc, PodNotRunning):
+        return False  # a finished pod or a missing container: waiting will not start it
     if isinstance(exc, ApiError):
         return retryable_status(exc.code)
     return isinstance(exc, ConnectionFailed) and exc.transient

@@ -99,6 +99,8 @@ class ExecSession:
             except KubeExecError as exc:
                 delay = retry.next_delay(exc, attempt, deadline - time.monotonic())
                 if delay is None:
+                    if attempt:
+                        exc.reason += f" (gave up after {attempt + 1} attempts)"
                     raise
             await asyncio.sleep(delay)
             attempt += 1

@@ -97,7 +97,8 @@ def _env(name: str) -> dict[str, Any]:
               help="Seconds for each connect/handshake step.")
 @click.option("--retry-deadline", type=click.FloatRange(0), default=DEFAULTS.retry_deadline,
               show_default=True, **_env("RETRY_DEADLINE"),
-              help="Seconds a set-up may retry 429/5xx/refused/reset before it started.")
+              help="Seconds one set-up may take, retries of 429/5xx/refused/reset "
+                   "(before the daemon could have started) included.")
 @click.option("--heartbeat-interval", type=click.FloatRange(0, min_open=True),
               default=DEFAULTS.heartbeat_interval, show_default=True,
               **_env("HEARTBEAT_INTERVAL"), help="Seconds between heartbeats to each guard.")
@@ -234,6 +235,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not isinstance(parsed, tuple):  # --help was shown
         return int(parsed or 0)
     settings, quiet, path = parsed
+    if settings.heartbeat_interval >= settings.heartbeat_timeout:
+        # the guards would end every daemon between two heartbeats
+        error(f"--heartbeat-interval ({settings.heartbeat_interval:g} s) must be shorter than "
+              f"--heartbeat-timeout ({settings.heartbeat_timeout:g} s)")
+        return EXIT_USAGE
     if daemon is None:
         error("missing `--` before the daemon command (see --help)")
         return EXIT_USAGE

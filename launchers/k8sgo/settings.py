@@ -18,8 +18,9 @@ class Settings(NamedTuple):
     # time out together.
     concurrency: int = 64
     connect_timeout: float = 20.0
-    # How long one daemon's set-up may keep retrying transient refusals (429, 5xx,
-    # connection refused/reset) before the daemon could have started.
+    # How long one daemon's set-up may take, retries of transient refusals (429, 5xx,
+    # connection refused/reset, before the daemon could have started) included; each
+    # attempt also gets at most what is left of it.
     retry_deadline: float = 60.0
     heartbeat_interval: float = 5.0
     heartbeat_timeout: float = 30.0

@@ -186,12 +186,13 @@ class SshTransport:
         deadline = time.monotonic() + s.retry_deadline
         attempt = 0
         while True:
+            timeout = max(0.01, min(s.connect_timeout, deadline - time.monotonic()))
             try:
                 return await asyncio.wait_for(asyncssh.connect(
                     address, port, username=s.ssh_user or (), config=self.config_paths,
                     # known_hosts names the host as the hostfile does, not its address
                     host_key_alias=host if address != host else None,
-                    keepalive_interval=0), s.connect_timeout)
+                    keepalive_interval=0), timeout)
             except (OSError, asyncssh.Error, asyncio.TimeoutError) as exc:
                 # nothing runs before authentication: a refused or reset connect is safe again
                 transient = isinstance(exc, (ConnectionRefusedError, ConnectionResetError))

@@ -173,8 +173,9 @@ def test_a_tenth_of_exec_requests_answered_429_are_retried(cluster_factory: Any,
     # Each daemon started exactly once: a retry happens only before the upgrade.
     assert sorted(done.stdout.splitlines(keepends=True)) == sorted(
         expected_line(pod, i, ["exit:all:0"]) for i, pod in enumerate(cluster.compute_pods))
-    # Without retries the same share fails a daemon: the 429s were there.
+    # With less time than the 429's Retry-After (1 s) a set-up gives up: the 429s were there.
+    # One set-up at a time, so that each has its 0.9 s to itself on a busy machine.
     refused = run_launcher(cluster, hostfile, [STANDIN, "exit:all:0"],
-                           env={"K8SGO_RETRY_DEADLINE": "0"})
+                           env={"K8SGO_RETRY_DEADLINE": "0.9", "K8SGO_CONCURRENCY": "1"})
     assert refused.returncode == 1
     assert "not started" in refused.stderr and "429" in refused.stderr, refused.stderr

@@ -13,6 +13,7 @@ from launchers.exec.errors import (
     ConnectionLost,
     Forbidden,
     PodNotFound,
+    PodNotRunning,
     ProtocolError,
 )
 
@@ -45,6 +46,7 @@ def test_retry_after_http_date():
     (ApiError("bad", code=400), False),
     (Forbidden("no", code=403), False),
     (PodNotFound("no", code=404), False),
+    (PodNotRunning("container not found", code=500), False),
     (ConnectionFailed("refused", transient=True), True),
     (ConnectionFailed("certificate not trusted"), False),
     (ConnectionLost("cut after the request"), False),

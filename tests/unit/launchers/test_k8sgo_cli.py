@@ -63,6 +63,7 @@ def test_help_documents_every_setting_and_exit_status(capsys: pytest.CaptureFixt
     (["-f", "HF", "--"], 2, "no daemon command"),
     (["--bogus", "-f", "HF", "--", "prted"], 2, "No such option"),
     (["--", "prted"], 2, "Missing option '-f'"),
+    (["--heartbeat-timeout", "5", "-f", "HF", "--", "prted"], 2, "must be shorter"),
     (["-f", "NOFILE", "--", "prted"], 3, "hostfile not found"),
     (["-f", "EMPTY", "--", "prted"], 3, "no hosts"),
     (["-f", "DUP", "--", "prted"], 3, "duplicate host"),

@@ -53,3 +53,16 @@ def test_resolve_all_names_services_and_ips() -> None:
 def test_resolve_all_refuses_unknown_and_repeated_pods(hosts: list, message: str) -> None:
     with pytest.raises(UnknownHost, match=message):
         resolve_all(hosts, {"ns": [pod("hpc-cn-0", "10.0.0.1")]}, "ns")
+
+
+def test_ssh_endpoint_follows_the_client_config_then_2222(tmp_path) -> None:
+    from launchers.k8sgo.settings import Settings
+    from launchers.k8sgo.transports.ssh import SshTransport
+
+    config = tmp_path / "ssh_config"
+    config.write_text("Host hpc-cn-*\n    Port 2200\nHost alias\n    Hostname 10.0.0.9\n")
+    ssh = SshTransport(Settings(transport="ssh", ssh_config=(str(config),)))
+    assert ssh.endpoint("hpc-cn-3.hpc-cluster") == ("hpc-cn-3.hpc-cluster", 2200)
+    assert ssh.endpoint("alias") == ("10.0.0.9", 2222)  # no Port anywhere: the images' sshd
+    flagged = SshTransport(Settings(transport="ssh", ssh_port=22, ssh_config=(str(config),)))
+    assert flagged.endpoint("hpc-cn-0") == ("hpc-cn-0", 22)

@@ -71,3 +71,11 @@ def test_help_needs_no_host():
 def test_usage_errors(args, match):
     with pytest.raises(UsageError, match=match):
         parse_args(args)
+
+
+@pytest.mark.parametrize("args", [["", "true"], ["-x", "", "echo", "hi"], ["--", ""],
+                                  ["user@", "true"]])
+def test_empty_host_is_refused_not_skipped(args):
+    """Defect 8: `kubexec "" cmd` used to take the next word as the host."""
+    with pytest.raises(UsageError, match="empty host name"):
+        parse_args(args)

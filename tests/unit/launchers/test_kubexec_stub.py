@@ -1,4 +1,4 @@
-"""kubexec end to end against the unit-test stub server (loopback, plain HTTP).
+"""kubexec end to end against the unit-test stub server (loopback, TLS with a throwaway CA).
 
 The stub runs commands on this machine, so the real kubexec-guard runs too:
 these tests cover the CLI, the transport and the guard together, offline.
@@ -126,7 +126,7 @@ def test_bad_token_and_refused_connection(stub, tmp_path):
     assert result.returncode == 255 and b"pod-a: unauthorized" in result.stderr
     refused = tmp_path / "refused"
     refused.write_text(kc.read_text().replace(f":{server.port}", ":1"))
-    result = kubexec(refused, "pod-a", "true")
+    result = kubexec(refused, "pod-a", "true", KUBEXEC_RETRY_DEADLINE="0.5")
     assert result.returncode == 255
     message = result.stderr.decode()
     assert message.count("\n") == 1 and "pod-a" in message and "connection refused" in message
@@ -234,8 +234,131 @@ def test_sigterm_ignored_remotely_still_ends_the_tree_after_the_signal_wait(stub
 def test_closed_stdout_ends_an_endless_remote_command(stub):
     _, kc = stub
     result = subprocess.run(
-        f"{sys.executable} -m launchers.kubexec pod-a yes | head -1; echo ${{PIPESTATUS[0]}}",
+        f"{sys.executable} -m launchers.kubexec pod-a 'echo $$ >&2; exec yes' | head -1; "
+        "echo ${PIPESTATUS[0]}",
         shell=True, executable="/bin/bash", capture_output=True, env=kubexec_env(kc),
         timeout=60,
     )
     assert result.stdout.split() == [b"y", str(128 + signal.SIGPIPE).encode()]
+    yes_pid = int(result.stderr.split()[0])  # the shell that became `yes`
+    assert wait_gone(yes_pid, 15), "the remote yes is still running"
+
+
+def test_slow_reader_keeps_heartbeats_and_gets_every_byte(stub):
+    """Defect 1: a reader that pauses longer than the heartbeat timeout used to block
+    kubexec's writes, stop its heartbeats, and get the remote job killed (255, silent)."""
+    _, kc = stub
+    result = subprocess.run(
+        f"{sys.executable} -m launchers.kubexec pod-a 'head -c 20000000 /dev/zero' "
+        "| (sleep 4; wc -c); echo ${PIPESTATUS[0]}",
+        shell=True, executable="/bin/bash", capture_output=True, timeout=120,
+        env=kubexec_env(kc, KUBEXEC_HEARTBEAT_TIMEOUT="2", KUBEXEC_HEARTBEAT_INTERVAL="0.5"),
+    )
+    assert result.stdout.split() == [b"20000000", b"0"], result.stderr
+
+
+def test_heartbeat_interval_0_tells_the_guard_to_keep_no_deadline(stub):
+    """Defect 1: interval 0 sent no heartbeats while the guard still enforced its timeout."""
+    server, kc = stub
+    result = kubexec(kc, "pod-a", "sleep 2; echo alive", KUBEXEC_HEARTBEAT_INTERVAL="0",
+                     KUBEXEC_HEARTBEAT_TIMEOUT="1")
+    assert (result.returncode, result.stdout) == (0, b"alive\n"), result.stderr
+    assert "heartbeat-timeout&command=0&" in server.requests[-1]
+
+
+def test_guard_exit_255_is_explained_on_stderr(stub):
+    _, kc = stub
+    result = kubexec(kc, "pod-a", "exit 255")
+    assert result.returncode == 255
+    assert b"kubexec-guard kills the tree" in result.stderr
+
+
+@pytest.mark.parametrize(("name", "value"), [
+    ("KUBEXEC_CONNECT_TIMEOUT", "soon"), ("KUBEXEC_HEARTBEAT_INTERVAL", "-1"),
+    ("KUBEXEC_RETRY_DEADLINE", "nan"), ("KUBEXEC_SIGNAL_WAIT", "3s")])
+def test_bad_numeric_environment_is_refused(stub, name, value):
+    """Defect 8: a bad KUBEXEC_CONNECT_TIMEOUT silently became 20 s."""
+    server, kc = stub
+    before = len(server.requests)
+    result = kubexec(kc, "pod-a", "true", **{name: value})
+    assert result.returncode == 255 and len(server.requests) == before
+    lines = result.stderr.decode().splitlines()
+    assert len(lines) == 1 and name in lines[0] and repr(value) in lines[0]
+
+
+def test_empty_host_is_refused(stub):
+    server, kc = stub
+    before = len(server.requests)
+    result = kubexec(kc, "", "pod-a", "true")
+    assert result.returncode == 255 and len(server.requests) == before
+    assert result.stderr.decode().splitlines() == [
+        "kubexec: empty host name (kubexec --help for usage)"]
+
+
+@pytest.mark.parametrize(("code", "after"), [(429, "1"), (503, None)])
+def test_429_and_503_before_the_upgrade_are_retried(stub, code, after):
+    """Defect 2: kubexec exited 255 on the first 429, even with Retry-After."""
+    server, kc = stub
+    server.refuse_with, server.refuse_first = (code, after), 2
+    before = len(server.requests)
+    start = time.monotonic()
+    result = kubexec(kc, "pod-a", "echo once", KUBEXEC_RETRY_DEADLINE="30")
+    assert (result.returncode, result.stdout) == (0, b"once\n"), result.stderr
+    assert len(server.requests) - before == 3
+    if after:
+        assert time.monotonic() - start >= 2  # two Retry-After: 1 honoured
+
+
+def test_retries_stop_at_the_deadline(stub):
+    server, kc = stub
+    server.refuse_with, server.refuse_first = (503, None), 1000
+    try:
+        result = kubexec(kc, "pod-a", "true", KUBEXEC_RETRY_DEADLINE="1")
+    finally:
+        server.refuse_first = 0
+    assert result.returncode == 255 and b"HTTP 503" in result.stderr
+    assert b"attempts)" in result.stderr and result.stderr.count(b"\n") == 1
+
+
+@pytest.fixture(scope="module")
+def stub_idle(tmp_path_factory):
+    thread, kubeconfig = _start(tmp_path_factory, close_without_status_after=1.0)
+    yield thread.server, kubeconfig
+    thread.stop()
+
+
+def test_no_guard_close_without_status_is_reported_not_exit_0(stub_idle):
+    """Defect 7: an idle-timeout kill (Close, no status) under --no-guard exited 0."""
+    _, kc = stub_idle
+    result = kubexec(kc, "--no-guard", "pod-a", "sleep 30")
+    assert result.returncode == 255
+    assert b"exit status arrived (idle timeout?)" in result.stderr
+
+
+def test_no_bearer_token_goes_to_a_plain_http_server(tmp_path_factory):
+    """Defect 5: the token was sent in the clear to an http:// server."""
+    thread, kc = _start(tmp_path_factory, tls=False)
+    try:
+        result = kubexec(kc, "10.9.0.1", "true")
+        assert result.returncode == 0, result.stderr
+        assert thread.server.authorization == [None, None]  # the IP lookup and the exec
+    finally:
+        thread.stop()
+
+
+@pytest.mark.parametrize("host", ["pod-a", "nope"])
+def test_output_pipes_get_their_blocking_mode_back(stub, host):
+    """kubexec writes a pipe non-blocking; the flag is shared with everyone holding the pipe
+    (a launcher, sibling daemons), so it must be cleared on success and on failure."""
+    _, kc = stub
+    read_end, write_end = os.pipe()
+    try:
+        proc = subprocess.run([sys.executable, "-m", "launchers.kubexec", host, "echo hi"],
+                              stdout=write_end, stderr=write_end, env=kubexec_env(kc),
+                              timeout=60)
+        assert proc.returncode == (0 if host == "pod-a" else 255)
+        assert os.get_blocking(write_end)
+        assert os.read(read_end, 4096)
+    finally:
+        os.close(read_end)
+        os.close(write_end)

@@ -10,23 +10,36 @@ from pathlib import Path
 import pytest
 
 from launchers.exec.config import load_config
-from launchers.exec.errors import ConnectionFailed, Forbidden, PodNotFound, Unauthorized
+from launchers.exec.errors import (
+    ApiError,
+    ConnectionFailed,
+    Forbidden,
+    PodNotFound,
+    ProcessError,
+    Unauthorized,
+)
+from launchers.exec.process import CompletedProcess
 from launchers.exec.transport import ExecSession, open_guarded
 from tests.unit.launchers.stub_server import ServerThread, StubServer
 
 BIN = Path(sys.executable).parent
 
 
+stubs: list[StubServer] = []
+
+
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory):
     made = []
     paths = []
+    stubs.clear()
     for protocols in (("v5.channel.k8s.io", "v4.channel.k8s.io"), ("v4.channel.k8s.io",)):
         server = StubServer(env={"PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"},
                             protocols=protocols)
         thread = ServerThread(server)
         thread.start()
         made.append(thread)
+        stubs.append(server)
         path = tmp_path_factory.mktemp("transport") / "config"
         path.write_text(server.kubeconfig())
         paths.append(path)
@@ -127,3 +140,26 @@ def test_get_json_lists_pods(servers):
     session = session_for(servers[0])
     listing = asyncio.run(session.get_json("/api/v1/namespaces/default/pods"))
     assert {item["metadata"]["name"] for item in listing["items"]} == {"pod-a", "pod-b"}
+
+
+def test_run_returns_a_completed_process_and_check_raises_process_error(servers):
+    session = session_for(servers[0])
+    record = asyncio.run(session.run("pod-a", ["/bin/sh", "-c", "cat; echo e >&2"],
+                                     input=b"in\n"))
+    assert record == CompletedProcess("/bin/sh -c cat; echo e >&2", 0, b"in\n", b"e\n", "pod-a")
+    with pytest.raises(ProcessError) as info:
+        asyncio.run(session.run("pod-a", ["/bin/sh", "-c", "echo out; exit 4"], check=True,
+                                guarded=True, heartbeat_interval=0.2))
+    assert (info.value.exit_status, info.value.stdout, info.value.stderr) == (4, b"out\n", b"")
+
+
+def test_upgrade_refused_with_429_is_retried_then_gives_up_at_the_deadline(servers):
+    stubs[0].refuse_with, stubs[0].refuse_first = (429, "0"), 2
+    assert asyncio.run(collect(session_for(servers[0], retry_deadline=20), "pod-a",
+                               ["/bin/sh", "-c", "echo ok"])) == (0, b"ok\n", b"")
+    stubs[0].refuse_with, stubs[0].refuse_first = (503, None), 1000
+    try:
+        with pytest.raises(ApiError, match="HTTP 503"):
+            asyncio.run(collect(session_for(servers[0], retry_deadline=0.5), "pod-a", ["true"]))
+    finally:
+        stubs[0].refuse_first = 0

@@ -26,6 +26,16 @@ CONFIG = ClusterConfig(name="t", nodes=1, subnet_index=9, idle_timeout=None, adm
                        sa_token="sa", restricted_token="ro", venv="/v", uid=0, gid=0,
                        home="/", user="root")
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
+# the pods' account ("sa") may read pods and exec into p1 only, as the manifests' Role says
+POD_RBAC = [
+    {"kind": "Role", "metadata": {"name": "r", "namespace": "kube-pmix"},
+     "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+               {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create", "get"],
+                "resourceNames": ["p1"]}]},
+    {"kind": "RoleBinding", "metadata": {"name": "r", "namespace": "kube-pmix"},
+     "roleRef": {"kind": "Role", "name": "r"},
+     "subjects": [{"kind": "ServiceAccount", "name": "hpc-cluster", "namespace": "kube-pmix"}]},
+]
 EXEC = "/api/v1/namespaces/kube-pmix/pods/{}/exec"
 
 
@@ -35,7 +45,7 @@ class Backend:
         self.store = PodStore("10.0.0.1", lambda: None)
         self.ready = True
         self.idle_timeout = idle_timeout
-        self.identities = identities(CONFIG)
+        self.identities = identities(CONFIG, POD_RBAC)
         self.exec_faults = ExecFaults(exec_errors)
         self.procs: list[asyncio.subprocess.Process] = []
         for name, containers, init in (("p1", ["c"], []), ("login", ["login"], ["job-waiter"])):
@@ -183,6 +193,52 @@ def test_exec_errors_switch_refuses_its_share_with_real_status_bodies():
     assert retry is None
     assert (unavailable["kind"], unavailable["reason"], unavailable["code"]) == (
         "Status", "ServiceUnavailable", 503)
+
+
+def test_the_service_account_gets_its_role_and_nothing_more():
+    async def scenario(client: TestClient) -> list[tuple[str, int]]:
+        out = []
+        for method, path in (
+            ("get", "/api/v1/namespaces/kube-pmix/pods"),
+            ("get", "/api/v1/namespaces/kube-pmix/pods/login"),
+            ("get", "/api/v1/pods"),  # every namespace: cluster scope
+            ("get", "/api/v1/namespaces"),
+            ("get", "/api/v1/namespaces/kube-pmix"),
+            ("delete", "/api/v1/namespaces/kube-pmix/pods/p1"),
+            ("post", EXEC.format("login") + "?command=true&stdout=1"),
+            ("get", EXEC.format("login") + "?command=true&stdout=1"),
+            ("post", EXEC.format("p1") + "?command=true&stdout=1"),  # allowed: 400 for SPDY
+        ):
+            response = await getattr(client, method)(path, headers=auth("sa"))
+            body = await response.json()
+            out.append((body.get("message", ""), response.status))
+        return out
+
+    answers = run(scenario)
+    assert [status for _, status in answers] == [200, 200, 403, 403, 403, 403, 403, 403, 400]
+    user = "system:serviceaccount:kube-pmix:hpc-cluster"
+    assert answers[6][0] == answers[7][0] == (
+        f'pods "login" is forbidden: User "{user}" cannot create resource "pods/exec" in API '
+        'group "" in the namespace "kube-pmix"')
+    assert answers[3][0] == (f'namespaces is forbidden: User "{user}" cannot list resource '
+                             '"namespaces" in API group "" at the cluster scope')
+
+
+@pytest.mark.parametrize(("name", "hostname"), [("../../etc", None), ("a/b", None),
+                                                ("ok", "../x")])
+def test_pod_names_are_validated_before_the_pod_is_made(name, hostname):
+    async def scenario(client: TestClient) -> tuple[int, dict[str, Any]]:
+        spec: dict[str, Any] = {"containers": [{"name": "c"}]}
+        if hostname:
+            spec["hostname"] = hostname
+        response = await client.post("/api/v1/namespaces/kube-pmix/pods", headers=auth(),
+                                     json={"metadata": {"name": name}, "spec": spec})
+        return response.status, await response.json()
+
+    status, body = run(scenario)  # the backend's create_pod would raise: never reached
+    assert (status, body["reason"]) == (422, "Invalid")
+    assert body["message"].startswith(f'Pod "{name}" is invalid: ')
+    assert "RFC 1123" in body["message"]
 
 
 def test_exec_unsupported_subprotocol_is_refused():

@@ -28,17 +28,20 @@ def config(**kw) -> ClusterConfig:
     return ClusterConfig(**base)  # type: ignore[arg-type]
 
 
-def test_pod_command_chain_without_shell():
-    argv = netns.pod_command(42, ["hostname"], {"A": "1"}, "/home/u", (1001, 1002))
-    assert argv == ["nsenter", "-t", "42", "-m", "-u", "-i", "-n", "-p", "--",
-                    "setpriv", "--reuid=1001", "--regid=1002", "--init-groups", "--",
-                    "env", "-i", "-C", "/home/u", "A=1", "hostname"]
+def test_pod_command_chain_without_shell_nor_environment():
+    argv = netns.pod_command(42, ["hostname"], "/home/u", (1001, 1002))
+    tool = netns.tool
+    assert argv == [tool("nsenter"), "-t", "42", "-m", "-u", "-i", "-n", "-p", "--",
+                    tool("setpriv"), "--reuid=1001", "--regid=1002", "--init-groups", "--",
+                    tool("env"), "-C", "/home/u", "--", "hostname"]
+    # the chain's tools do not depend on the pod's PATH
+    assert all(word.startswith("/") for word in (argv[0], argv[9], argv[14]))
 
 
 def test_pod_command_tty_and_root():
-    argv = netns.pod_command(42, ["bash"], {}, "/root", None, tty=True)
-    assert argv[9:12] == ["setsid", "-w", "-c"]
-    assert "setpriv" not in argv
+    argv = netns.pod_command(42, ["bash"], "/root", None, tty=True)
+    assert argv[9:12] == [netns.tool("setsid"), "-w", "-c"]
+    assert netns.tool("setpriv") not in argv
 
 
 def test_network_batches():
