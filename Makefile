@@ -40,7 +40,10 @@ venv: $(VENV)/.installed guard
 # our prun/pterm need the venv's libpmix and the system's pmix.h
 deps: system-deps venv pmix-tools
 
-demo: deps
+# The separated model's image is built as the pod user, on the base image and
+# the wheelhouse (mk/cluster.mk), which are made for that user first.
+demo: deps wheelhouse
+	$(MAKE) --no-print-directory base-image BASE_IMAGE_USER=mpiuser
 	$(VENV)/bin/kube-pmix demo
 
 test: deps checkov-venv prrte-k8sgo

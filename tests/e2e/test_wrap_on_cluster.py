@@ -16,6 +16,8 @@ import time
 
 import pytest
 
+from tests.e2e.jobs import run_job, wait_no_prted
+
 pytestmark = [pytest.mark.cluster, pytest.mark.mpi, pytest.mark.podman]
 
 WRAP = "/opt/hpc/local/bin/wrap-container.sh"
@@ -96,4 +98,32 @@ def test_failing_rank_fails_the_job(cluster_with_image, mpi_image_in_cluster):
     result = in_login(cluster, wrapped_job(mpi_image_in_cluster, f"{EXAMPLE} -e 3"))
     assert result.returncode != 0
     assert "exiting with 3 on purpose" in result.stdout + result.stderr
+    assert containers_left(cluster) == {}
+
+
+def test_prun_injected_into_the_image_reaches_the_outer_dvm(cluster_with_image,
+                                                            mpi_image_in_cluster):
+    """The FAQ: daemons from the runtime (`prte --daemonize`), `prun` run inside the
+    application container (wrap-container --prun mounts the outer PRRTE) reaching them,
+    and the ranks it starts each in a container of their own again."""
+    cluster = cluster_with_image
+    wrap_prun = f"{WRAP} -e MPI_IMAGE --prun --dvm-uri /tmp/faq-dvm.uri prun --personality ompi"
+    script = (
+        f"export MPI_IMAGE={mpi_image_in_cluster}; unset PRTE_MCA_schizo_proxy; "
+        "prte --daemonize --report-uri /tmp/faq-dvm.uri || exit 9; "
+        f"{wrap_prun} hostname | sort | uniq -c; "
+        f"{wrap_prun} --map-by ppr:2:node -x MPI_IMAGE {WRAP} {EXAMPLE}; status=$?; "
+        "pterm; exit $status"
+    )
+    try:
+        result = run_job(cluster, script, hang_after=240, launcher="prte")
+    finally:
+        cluster.pod_exec(cluster.login_pod, ["pkill", "-x", "prte"], timeout=30)
+    assert result.returncode == 0, result.stdout + result.stderr
+    counts = dict((host, int(n)) for n, host in
+                  re.findall(r"^\s*(\d+) (\S+)$", result.stdout, re.M))
+    assert sorted(counts) == sorted(cluster.compute_pods), result.stdout
+    assert len(set(counts.values())) == 1, counts  # the same number of ranks on every node
+    assert re.search(r"^\s*0\) Size: 10 \(Running\)$", result.stdout, re.M), result.stdout
+    assert wait_no_prted(cluster, cluster.compute_pods) == {}
     assert containers_left(cluster) == {}
