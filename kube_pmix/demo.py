@@ -157,10 +157,9 @@ def demo(nodes: int, name: str, source: Path, separated: bool, keep: bool) -> No
         if separated and not failed:
             import pwd
 
+            from kube_pmix.local.errors import LocalClusterError
             from kube_pmix.local.push import push
             from kube_pmix.names import POD_USER
-
-            from kube_pmix.local.errors import LocalClusterError
 
             click.secho(f"pushing {image} into the cluster's registry", bold=True)
             try:
