@@ -98,14 +98,16 @@ def build_app_image(repo: Path) -> str:
     """
     import pwd
 
-    from kube_pmix.local.push import as_user
+    from kube_pmix.local.push import as_user, stop_podman_pause
     from kube_pmix.names import POD_USER
 
     entry = pwd.getpwnam(POD_USER)
     argv = as_user(entry, [str(Path(sys.executable).parent / "kube-pmix"), "images", "build",
                            "mpi", "--registry", IMAGE_REGISTRY, "--tag", IMAGE_TAG])
     click.secho(f"building k8s-mpi as {POD_USER} (cached after the first run)", bold=True)
-    if subprocess.run(argv, cwd=repo).returncode != 0:
+    built = subprocess.run(argv, cwd=repo).returncode == 0
+    stop_podman_pause(entry)
+    if not built:
         raise click.ClickException("building the k8s-mpi image failed (see above); "
                                    "`make demo` makes the base image and wheelhouse it needs")
     return f"{IMAGE_REGISTRY}/k8s-mpi:{IMAGE_TAG}"
@@ -158,15 +160,18 @@ def demo(nodes: int, name: str, source: Path, separated: bool, keep: bool) -> No
             import pwd
 
             from kube_pmix.local.errors import LocalClusterError
-            from kube_pmix.local.push import push
+            from kube_pmix.local.push import push, stop_podman_pause
             from kube_pmix.names import POD_USER
 
             click.secho(f"pushing {image} into the cluster's registry", bold=True)
+            entry = pwd.getpwnam(POD_USER)
             try:
-                push(pwd.getpwnam(POD_USER), cluster.registry, cluster.registry_ca, image,
+                push(entry, cluster.registry, cluster.registry_ca, image,
                      f"kube-pmix/k8s-mpi:{IMAGE_TAG}")
             except LocalClusterError as exc:
                 raise click.ClickException(str(exc)) from None
+            finally:
+                stop_podman_pause(entry)
             failed = _steps(kubeconfig, login, _SEPARATED,
                             image=f"{cluster.registry_in_cluster}/kube-pmix/k8s-mpi:{IMAGE_TAG}")
     finally:

@@ -8,9 +8,11 @@ so it is handed over through a private folder the user can read, as
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -51,3 +53,26 @@ def push(entry: pwd.struct_passwd, registry: str, ca_file: str, local_ref: str,
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
         raise PushError(f"pushing {local_ref} to {registry}: {lines[-1]}")
+
+
+def stop_podman_pause(entry: pwd.struct_passwd) -> bool:
+    """Ends the user's rootless podman pause process on this machine, if one runs.
+
+    Any rootless podman command leaves it behind to hold the user namespace for
+    the next one; after a build or push run for the user, nothing of ours should
+    stay. True if one was ended. Checked by owner and command line: pids are reused.
+    """
+    pidfile = Path(f"/run/user/{entry.pw_uid}/libpod/tmp/pause.pid")
+    try:
+        pid = int(pidfile.read_text())
+        owner = os.stat(f"/proc/{pid}").st_uid
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except (OSError, ValueError):
+        return False
+    if owner != entry.pw_uid or not comm.startswith("podman"):  # comm: "podman pause"
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(OSError):
+        pidfile.unlink()
+    return True
