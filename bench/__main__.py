@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ("kubexec", "guard", "wrap", "launch", "prterun")
+BENCHMARKS = ("kubexec", "guard", "wrap", "launch", "prterun", "stream")
 
 
 def main() -> int:
