@@ -51,7 +51,9 @@ wheelhouse: venv
 	SOURCE_DATE_EPOCH=315532800 $(PY) -m pip wheel -q --find-links $(WHEELHOUSE) -w $(WHEELHOUSE) '.[mpi]'
 	chmod -R a+rX build
 
-IMAGE_DEPS := wheelhouse $(if $(filter docker.io/library/debian:bookworm,$(IMAGE_BASE)),base-image)
+# prrte-k8sgo: the runtime images build our PRRTE from the source it fetched
+IMAGE_DEPS := wheelhouse prrte-k8sgo \
+              $(if $(filter docker.io/library/debian:bookworm,$(IMAGE_BASE)),base-image)
 
 images: $(IMAGE_DEPS)
 	$(KUBE_PMIX) images build $(VC_IMG_ARGS) --base '$(IMAGE_BASE)' --build-cmd '$(IMAGE_BUILD_CMD)' --sizes build/images/sizes.md

@@ -45,7 +45,7 @@ def test_runtime_tools_answer(podman_user, built_images: BuiltImages, name) -> N
         kubexec-guard --help | head -1
         prte_info | grep -E '^ +PRTE: '
         ompi_info --version | head -1
-        command -v prterun prted ssh
+        command -v prterun prted ssh basic_launcher k8sgo-launcher
         test -x /usr/sbin/sshd && echo sshd ok
     """)
     assert "kubexec 0.1.0" in out
@@ -54,6 +54,22 @@ def test_runtime_tools_answer(podman_user, built_images: BuiltImages, name) -> N
     assert re.search(r"^ +PRTE: 3\.0\.\d+$", out, re.M), out
     assert "Open MPI v5." in out
     assert "/opt/hpc/local/kube-pmix/bin/prterun" in out and "sshd ok" in out
+
+
+@pytest.mark.parametrize("name", RUNTIMES)
+def test_the_runtime_prrte_has_the_k8sgo_components(podman_user, built_images: BuiltImages,
+                                                    name) -> None:
+    """The seed's /opt/hpc/local/prrte: PRRTE with our plm/k8sgo and ess/k8sgo, linking
+    its own OpenPMIx, every library found."""
+    out = run_in(podman_user, built_images.ref(name), """
+        set -e
+        /opt/hpc/local/prrte/bin/prte_info
+        ldd /opt/hpc/local/prrte/bin/prted /opt/hpc/local/prrte/bin/prterun
+    """)
+    assert re.search(r"MCA plm: k8sgo .*Component v3\.0\.\d+", out), out
+    assert re.search(r"MCA ess: k8sgo .*Component v3\.0\.\d+", out), out
+    assert "libpmix.so.2 => /opt/hpc/local/prrte/lib/libpmix.so.2" in out
+    assert "not found" not in out
 
 
 @pytest.mark.parametrize("name", ["mpi", "mpi-with-runtime"])
