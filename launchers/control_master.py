@@ -181,6 +181,8 @@ def main(argv: list[str]) -> int:
     lock, path, persist = int(argv[0]), argv[1], float(argv[2])
     os.set_inheritable(lock, False)
     _held.append(lock)
+    os.ftruncate(lock, 0)
+    os.write(lock, f"{os.getpid()}\n".encode())  # who holds it: for `kill` and for tests
     with contextlib.suppress(ImportError):
         import yaml  # noqa: F401 - warm for kubeconfig users
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
