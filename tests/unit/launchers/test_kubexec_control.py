@@ -24,7 +24,6 @@ from tests.unit.launchers.test_kubexec_stub import (  # noqa: F401 - collected a
     _start_sleeper,
     alive,
     kubexec,
-    stub,
     test_closed_stdout_ends_an_endless_remote_command,
     test_command_output_and_status,
     test_guard_exit_255_is_explained_on_stderr,
@@ -36,6 +35,8 @@ from tests.unit.launchers.test_kubexec_stub import (  # noqa: F401 - collected a
     test_unreachable_pod_is_255_and_one_line,
     wait_gone,
 )
+
+stub = direct.stub  # the stub server fixture, by its name for the imported tests
 
 
 def _masters(runtime: Path) -> list[int]:
