@@ -9,7 +9,8 @@ warm-up run of each:
     kubexec          the default: each agent call connects directly
     kubexec-master   kubexec with KUBEXEC_CONTROL_PERSIST (one warm master in the
                      login pod; tree-spawned calls from compute pods go direct)
-    kubectl-agent    the seed's kubexec.sh: `kubectl exec POD -- /bin/sh -c "$*"`
+    kubectl-agent    the seed's kubexec.sh: `kubectl exec POD -- /bin/sh -c "$*"` (POD:
+                     the hostfile's name up to its first dot)
 
 N is 128, or each size in BENCH_SIZES (comma-separated, e.g. `BENCH_SIZES=32`).
 Every run must print N lines, one per pod. Medians of the wall time. Results:
@@ -37,8 +38,8 @@ CLUSTER = "kp-bench-prte"
 ROUNDS = int(os.environ.get("BENCH_PRTERUN_ROUNDS", "3"))
 JOB = ["prterun", "--map-by", "ppr:1:node", "hostname"]
 KUBECTL_AGENT = """#!/bin/sh
-# the seed's kubexec.sh
-pod=$1
+# the seed's kubexec.sh; our hostfile says POD.SERVICE.NAMESPACE, kubectl wants POD
+pod=${1%%.*}
 shift
 exec kubectl exec "$pod" -- /bin/sh -c "$*"
 """
@@ -69,7 +70,7 @@ def timer(spec: dict[str, Any], rounds: int, nodes: int) -> dict[str, Any]:
             proc = subprocess.run(job["argv"], stdin=subprocess.DEVNULL, capture_output=True,
                                   text=True, env={**os.environ, **job["env"]}, timeout=900)
             wall = time.perf_counter() - start
-            lines = proc.stdout.split()
+            lines = proc.stdout.splitlines()
             if proc.returncode != 0 or len(lines) != nodes:
                 raise SystemExit(f"{name}: prterun exited {proc.returncode} with "
                                  f"{len(lines)}/{nodes} lines: {proc.stderr[-2000:]}")
