@@ -177,14 +177,25 @@ def _drain(listener: socket.socket) -> None:
         _fork_for(conn, listener, children)
 
 
+def _warm() -> None:
+    """Do once here what every call would: the children inherit it."""
+    from launchers.exec import config
+
+    with contextlib.suppress(ImportError):
+        import yaml  # noqa: F401 - for kubeconfig users
+    "kubexec".encode("idna")  # non-ASCII host names: encodings.idna and its regex
+    config.keep_contexts()
+    with contextlib.suppress(Exception):  # the starter's config (callers usually share it)
+        config.load_config(env=os.environ).ssl_context()
+
+
 def main(argv: list[str]) -> int:
     lock, path, persist = int(argv[0]), argv[1], float(argv[2])
     os.set_inheritable(lock, False)
     _held.append(lock)
     os.ftruncate(lock, 0)
     os.write(lock, f"{os.getpid()}\n".encode())  # who holds it: for `kill` and for tests
-    with contextlib.suppress(ImportError):
-        import yaml  # noqa: F401 - warm for kubeconfig users
+    _warm()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(path)  # a dead master's: we hold the lock, so no live one owns it
