@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 EXIT_FAILURE = 255
 MAGIC = b"KX1"
 START_WAIT = 3.0  # s: how long a call waits for a master being started
+_MAX_PATH = 108  # sun_path, NUL included: a longer socket path cannot be bound
 _FORWARDED = (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP)
 
 
@@ -99,17 +100,17 @@ def _connect(path: str) -> _socket.socket | None:
     return sock
 
 
-def _start_master(path: str, persist: str) -> None:
-    """Start a master unless one is starting or running (the lock says which)."""
+def _start_master(path: str, persist: str) -> bool:
+    """Start a master unless one is starting or running (the lock says which): True if we did."""
     try:
         lock = os.open(path + ".lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     except OSError:
-        return
+        return False
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:  # someone else holds it: a master is starting or running
         os.close(lock)
-        return
+        return False
     pid = os.fork()
     if pid == 0:  # a daemon, as ssh's ControlPersist master: own session, no stdio
         try:
@@ -126,15 +127,22 @@ def _start_master(path: str, persist: str) -> None:
             os._exit(0)
     os.waitpid(pid, 0)
     os.close(lock)
+    return True
 
 
 def _connect_or_start(path: str, persist: str) -> _socket.socket | None:
     end = time.monotonic() + START_WAIT
+    started = False
     while True:
         sock = _connect(path)
         if sock is not None or time.monotonic() >= end:
             return sock
-        _start_master(path, persist)  # a no-op while another master holds the lock
+        # A no-op while a master holds the lock. If the lock is free again after we
+        # started one, that master died without serving (it cannot bind?): go direct now.
+        if _start_master(path, persist):
+            if started:
+                return None
+            started = True
         time.sleep(0.01)
 
 
@@ -170,9 +178,10 @@ def run(args: list[str], persist: str) -> int | None:
             return None
     except ValueError:
         return None  # the direct path refuses the bad value with its own message
-    if not private_dir(control_dir()):
+    path = socket_path()
+    if len(os.fsencode(path)) >= _MAX_PATH or not private_dir(control_dir()):
         return None
-    sock = _connect_or_start(socket_path(), persist)
+    sock = _connect_or_start(path, persist)
     if sock is None:
         return None
     try:

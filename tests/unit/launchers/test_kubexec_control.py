@@ -48,6 +48,13 @@ def _masters(runtime: Path) -> list[int]:
     return pids
 
 
+def wait_gone_all(runtime: Path, timeout: float = 15) -> bool:
+    deadline = time.monotonic() + timeout
+    while _masters(runtime) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return not _masters(runtime)
+
+
 def _stop_masters(runtime: Path) -> None:
     for pid in _masters(runtime):
         os.kill(pid, signal.SIGTERM)
@@ -143,3 +150,24 @@ def test_killed_caller_ends_the_remote_tree_without_waiting_for_heartbeats(stub)
         assert time.monotonic() - start < 15
     finally:
         proc.kill()
+
+
+def test_too_long_a_socket_path_goes_direct_at_once(stub, tmp_path):
+    _, kc = stub
+    deep = tmp_path / ("d" * 100)
+    deep.mkdir(mode=0o700)
+    result = kubexec(kc, "pod-a", "echo direct", XDG_RUNTIME_DIR=str(deep))
+    assert (result.returncode, result.stdout) == (0, b"direct\n")
+    assert not list(deep.iterdir())  # not even the directory: no master was tried
+
+
+def test_master_that_cannot_start_means_direct_without_the_full_wait(stub, tmp_path):
+    """Something else sits at the socket path: the master dies, the call goes direct."""
+    _, kc = stub
+    tmp_path.chmod(0o700)
+    env = {"XDG_RUNTIME_DIR": str(tmp_path)}
+    Path(control_client.control_dir(env)).mkdir(mode=0o700)
+    Path(control_client.socket_path(env)).mkdir()  # cannot be unlinked nor bound
+    result = kubexec(kc, "pod-a", "echo direct", XDG_RUNTIME_DIR=str(tmp_path))
+    assert (result.returncode, result.stdout) == (0, b"direct\n")
+    assert wait_gone_all(tmp_path)
