@@ -9,6 +9,9 @@ warm-up run of each:
     kubexec          the default: each agent call connects directly
     kubexec-master   kubexec with KUBEXEC_CONTROL_PERSIST (one warm master in the
                      login pod; tree-spawned calls from compute pods go direct)
+    kubexec-master-flat  the same with `plm_ssh_no_tree_spawn 1`: every daemon is
+                     launched from the login pod, so every call goes through the
+                     master (tree spawn has half of them made from compute pods)
     kubectl-agent    the seed's kubexec.sh: `kubectl exec POD -- /bin/sh -c "$*"` (POD:
                      the hostfile's name up to its first dot)
 
@@ -17,6 +20,7 @@ Every run must print N lines, one per pod. Medians of the wall time. Results:
 bench/results/prterun.json and, per size, one line:
 
     prterun-ssh N=128: kubectl-agent/kubexec=X kubectl-agent/kubexec-master=Y
+                       kubectl-agent/kubexec-master-flat=Z   (one line)
 
 (> 1 is faster than the seed's way; the goal of issue 11 is >= 2, i.e. <= 0.5x.)
 """
@@ -55,6 +59,9 @@ def specs(agent_script: str) -> dict[str, Any]:
         "kubexec": {"argv": JOB, "env": {"PRTE_MCA_plm_ssh_agent": "kubexec"}},
         "kubexec-master": {"argv": JOB, "env": {"PRTE_MCA_plm_ssh_agent": "kubexec",
                                                 "KUBEXEC_CONTROL_PERSIST": "300"}},
+        "kubexec-master-flat": {"argv": JOB, "env": {"PRTE_MCA_plm_ssh_agent": "kubexec",
+                                                     "PRTE_MCA_plm_ssh_no_tree_spawn": "1",
+                                                     "KUBEXEC_CONTROL_PERSIST": "300"}},
         "kubectl-agent": {"argv": JOB, "env": {"PRTE_MCA_plm_ssh_agent": agent_script}},
     }
 
@@ -122,11 +129,15 @@ def main(argv: list[str]) -> int:
         figures = run_size(nodes)
         seed = figures["kubectl-agent"]["median_s"]
         summary = {"kubectl_agent_over_kubexec": seed / figures["kubexec"]["median_s"],
-                   "kubectl_agent_over_master": seed / figures["kubexec-master"]["median_s"]}
+                   "kubectl_agent_over_master": seed / figures["kubexec-master"]["median_s"],
+                   "kubectl_agent_over_master_flat":
+                       seed / figures["kubexec-master-flat"]["median_s"]}
         results[str(nodes)] = {"summary": summary, "per_job": figures}
         lines.append(f"prterun-ssh N={nodes}: "
                      f"kubectl-agent/kubexec={summary['kubectl_agent_over_kubexec']:.2f} "
-                     f"kubectl-agent/kubexec-master={summary['kubectl_agent_over_master']:.2f}")
+                     f"kubectl-agent/kubexec-master={summary['kubectl_agent_over_master']:.2f} "
+                     "kubectl-agent/kubexec-master-flat="
+                     f"{summary['kubectl_agent_over_master_flat']:.2f}")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps({
         "sizes": results,
