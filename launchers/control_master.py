@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import os
 import select
 import signal
@@ -207,6 +208,9 @@ def main(argv: list[str]) -> int:
     listener.listen(1024)
     inode: Optional[int] = os.stat(path).st_ino
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # What is imported now is shared with every child: keep the collector off it, or its
+    # passes would write to (copy) those pages in each child.
+    gc.freeze()
     try:
         serve(listener, persist)
     finally:
