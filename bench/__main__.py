@@ -9,9 +9,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ("kubexec", "guard", "wrap", "prterun")
+BENCHMARKS = ("kubexec", "guard", "wrap", "prterun_ssh")
 # a benchmark that prints several summary lines (one per size) starts them so
-MULTI = {"prterun": "prterun-ssh N="}
+MULTI = {"prterun_ssh": "prterun-ssh N="}
 
 
 def main() -> int:

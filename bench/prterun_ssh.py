@@ -1,6 +1,6 @@
 """Benchmark: `prterun --map-by ppr:1:node hostname` on N pods via plm/ssh, by rsh agent.
 
-    python -m bench.prterun            (root: it starts its own local cluster)
+    python -m bench.prterun_ssh        (root: it starts its own local cluster)
 
 The job is launched from the login pod as the pod user, as users do, with
 PRRTE's ssh PLM and three agents, interleaved, ROUNDS times each after one
@@ -17,7 +17,7 @@ warm-up run of each:
 
 N is 128, or each size in BENCH_SIZES (comma-separated, e.g. `BENCH_SIZES=32`).
 Every run must print N lines, one per pod. Medians of the wall time. Results:
-bench/results/prterun.json and, per size, one line:
+bench/results/prterun_ssh.json and, per size, one line:
 
     prterun-ssh N=128: kubectl-agent/kubexec=X kubectl-agent/kubexec-master=Y
                        kubectl-agent/kubexec-master-flat=Z   (one line)
@@ -37,8 +37,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-RESULTS = REPO / "bench" / "results" / "prterun.json"
-CLUSTER = "kp-bench-prte"
+RESULTS = REPO / "bench" / "results" / "prterun_ssh.json"
+CLUSTER = "kp-bench-prtessh"
 ROUNDS = int(os.environ.get("BENCH_PRTERUN_ROUNDS", "3"))
 JOB = ["prterun", "--map-by", "ppr:1:node", "hostname"]
 KUBECTL_AGENT = """#!/bin/sh
@@ -102,7 +102,7 @@ def run_size(nodes: int) -> dict[str, Any]:
         python = str(Path(cluster.venv) / "bin" / "python")
         result = cluster.pod_exec(
             cluster.login_pod,
-            [python, "-m", "bench.prterun", "--timer", json.dumps(specs(str(agent))),
+            [python, "-m", "bench.prterun_ssh", "--timer", json.dumps(specs(str(agent))),
              str(ROUNDS), str(nodes)],
             env={"PYTHONPATH": str(REPO)}, timeout=3600,
         )
