@@ -12,6 +12,7 @@ PYTEST_ARGS ?=
 include mk/cluster.mk
 include mk/pmix-tools.mk
 include mk/guard.mk
+include mk/prrte-k8sgo.mk
 
 .PHONY: all deps system-deps venv demo test unit bench lint clean
 
@@ -39,17 +40,20 @@ venv: $(VENV)/.installed guard
 # our prun/pterm need the venv's libpmix and the system's pmix.h
 deps: system-deps venv pmix-tools
 
-demo: deps
+# The separated model's image is built as the pod user, on the base image and
+# the wheelhouse (mk/cluster.mk), which are made for that user first.
+demo: deps wheelhouse
+	$(MAKE) --no-print-directory base-image BASE_IMAGE_USER=mpiuser
 	$(VENV)/bin/kube-pmix demo
 
-test: deps checkov-venv
+test: deps checkov-venv prrte-k8sgo
 	mkdir -p test-results
 	$(PY) -m pytest -ra --junitxml=test-results/junit.xml $(PYTEST_ARGS)
 
 unit: venv
 	$(PY) -m pytest -ra tests/unit $(PYTEST_ARGS)
 
-bench: deps
+bench: deps prrte-k8sgo
 	$(PY) -m bench
 
 lint: venv

@@ -9,11 +9,14 @@ name, and a headless service publishes names a little after the pod turns Ready.
 The pure parts (what state a pod is in and why, hostfile text) are separate from
 the API loop so they are tested on plain dicts.
 
+The API loop (list, watch, retries within a hard deadline) is `waitfor_loop.py`;
+which errors are retried and how long to wait is `waitfor_retry.py`.
+
 Errors (only the CLI turns them into messages and exit statuses)::
 
     WaitError
     +-- WaitTimeout     the pods were not all Ready/resolvable in time
-    +-- ApiError        the API server refused us or could not be reached
+    +-- ApiError        the API server refused us, or was still failing at the deadline
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ import os
 import re
 import socket
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
@@ -219,12 +221,6 @@ def timeout_message(err: WaitTimeout) -> str:
     return "; ".join(parts)
 
 
-def _as_dict(api_client: Any, obj: Any) -> dict[str, Any]:
-    if isinstance(obj, dict):
-        return obj
-    return dict(api_client.sanitize_for_serialization(obj))
-
-
 @dataclass
 class WaitSpec:
     """What to wait for."""
@@ -236,6 +232,9 @@ class WaitSpec:
     service: str = ""
     extra_names: Sequence[str] = ()
     check_dns: bool = True
+    # time.monotonic() value at which to give up; default: `timeout` from the start of the
+    # wait (the CLI sets it from its own start, so that start-up counts too)
+    deadline: Optional[float] = None
 
 
 def wait_for_pods(
@@ -243,123 +242,15 @@ def wait_for_pods(
     spec: WaitSpec,
     resolver: Resolver = system_resolver,
     progress: Optional[Progress] = None,
+    **clock: Any,
 ) -> list[PodState]:
     """Block until SPEC.count matching pods are usable; return them in ordinal order.
 
-    CORE_V1 is a `kubernetes.client.CoreV1Api`. Raises WaitTimeout (naming the pods
-    still missing and why) or ApiError.
+    CORE_V1 is a `kubernetes.client.CoreV1Api` whose client does not retry by itself.
+    Transient API errors are retried until SPEC.timeout, a hard deadline. Raises
+    WaitTimeout (naming the pods still missing and why) or ApiError (refused, or still
+    failing at the deadline). `clock`: `clock=`, `sleep=`, `rng=` for tests.
     """
-    from kubernetes import watch  # imported here: only this tool pays for it
-    from kubernetes.client.exceptions import ApiException
+    from launchers.waitfor_loop import Waiter
 
-    deadline = time.monotonic() + spec.timeout
-    states: dict[str, PodState] = {}
-    last_line = ""
-
-    def say(line: str) -> None:
-        nonlocal last_line
-        if progress is not None and line != last_line:
-            progress(line)
-        last_line = line
-
-    def unresolved_names(pods: Sequence[PodState]) -> list[str]:
-        if not spec.check_dns:
-            return []
-        names = [dns_name(p.name, spec.service, spec.namespace) for p in pods]
-        names += list(spec.extra_names)
-        return [n for n in names if resolver(n) is None]
-
-    def done() -> tuple[bool, list[str]]:
-        pods = chosen(states, spec.count)
-        if len(pods) < spec.count:
-            return False, []
-        missing_dns = unresolved_names(pods)
-        return not missing_dns, missing_dns
-
-    def status_line(missing_dns: Sequence[str]) -> str:
-        ready = sum(1 for s in states.values() if s.ready)
-        line = f"{ready}/{spec.count} pods ready"
-        if len(states) < spec.count:
-            line += f" ({len(states)} exist)"
-        waiting = sorted(
-            (s for s in states.values() if not s.ready), key=lambda s: (s.ordinal, s.name)
-        )
-        if waiting:
-            line += "; waiting for " + ", ".join(f"{s.name} ({s.reason})" for s in waiting)
-        if missing_dns:
-            line += "; DNS pending for " + ", ".join(missing_dns)
-        return line
-
-    def relist() -> str:
-        pods = core_v1.list_namespaced_pod(spec.namespace, label_selector=spec.selector)
-        states.clear()
-        for item in pods.items:
-            state = pod_state(_as_dict(core_v1.api_client, item))
-            states[state.name] = state
-        return str(pods.metadata.resource_version or "")
-
-    missing_dns: list[str] = []
-    try:
-        version = relist()
-        while True:
-            ok, missing_dns = done()
-            say(status_line(missing_dns))
-            if ok:
-                return chosen(states, spec.count)
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            # All Ready but DNS not yet published: nothing to watch for, so look
-            # again soon; otherwise wait for pod events up to the deadline.
-            window = min(remaining, 2.0) if missing_dns else remaining
-            stream = watch.Watch()
-            try:
-                for event in stream.stream(
-                    core_v1.list_namespaced_pod,
-                    spec.namespace,
-                    label_selector=spec.selector,
-                    resource_version=version,
-                    timeout_seconds=max(1, int(window + 0.999)),
-                    allow_watch_bookmarks=False,
-                ):
-                    kind = event.get("type")
-                    obj = _as_dict(core_v1.api_client, event.get("raw_object") or event["object"])
-                    if kind == "ERROR":
-                        # 410 Gone: our resourceVersion is too old; list again.
-                        version = relist()
-                        break
-                    version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
-                    state = pod_state(obj)
-                    if kind == "DELETED":
-                        states.pop(state.name, None)
-                    else:
-                        states[state.name] = state
-                    if done()[0] or time.monotonic() >= deadline:
-                        break
-                    say(status_line([]))
-            finally:
-                stream.stop()
-    except ApiException as exc:
-        if exc.status == 410:
-            return wait_for_pods(
-                core_v1,
-                WaitSpec(**{**spec.__dict__, "timeout": max(0.0, deadline - time.monotonic())}),
-                resolver,
-                progress,
-            )
-        raise ApiError(f"Kubernetes API error {exc.status} {exc.reason}".strip()) from exc
-    except (OSError, ConnectionError) as exc:
-        raise ApiError(f"cannot reach the Kubernetes API: {exc}") from exc
-    except Exception as exc:  # urllib3's errors do not share a base with OSError
-        if type(exc).__module__.startswith("urllib3"):
-            raise ApiError(f"cannot reach the Kubernetes API: {exc}") from exc
-        raise
-
-    missing = sorted((s for s in states.values() if not s.ready), key=lambda s: (s.ordinal, s.name))
-    raise WaitTimeout(
-        wanted=spec.count,
-        timeout=spec.timeout,
-        missing=missing,
-        unresolved=missing_dns,
-        seen=len(states),
-    )
+    return Waiter(core_v1, spec, resolver, progress, **clock).run()

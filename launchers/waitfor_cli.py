@@ -2,51 +2,83 @@
 
 Waits for the compute pods of the virtual cluster and writes the hostfiles the
 login shell and PRRTE use. Exit statuses: 0 done, 1 timed out (the message names
-the pods and why), 3 API error (forbidden, unreachable), 4 cannot write the
-hostfiles, 2 usage (click).
+the pods and why), 3 API error (forbidden, or unreachable/failing until the
+deadline), 4 cannot write the hostfiles, 2 usage (click). Transient API errors
+(429, 5xx, connection refused or reset) are retried with backoff and jitter;
+`--timeout` is a hard deadline.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import click
 
+from kube_pmix.names import COMPUTE_SELECTOR, NAMESPACE, SERVICE
 from launchers.waitfor import ApiError, WaitSpec, WaitTimeout, wait_for_pods, write_hostfiles
 
 EXIT_TIMEOUT = 1
 EXIT_API = 3
 EXIT_WRITE = 4
+# the waiter keeps --timeout by itself; the alarm only catches what it could not bound
+DEADLINE_GRACE = 2.0
 
 _SA_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
-DEFAULT_SELECTOR = "app=hpc-compute-nodes,hpcnode=compute-node"
+DEFAULT_SELECTOR = COMPUTE_SELECTOR
 
 
 def _default_namespace() -> str:
     try:
         with open(_SA_NAMESPACE) as f:
-            return f.read().strip() or "kube-pmix"
+            return f.read().strip() or NAMESPACE
     except OSError:
-        return "kube-pmix"
+        return NAMESPACE
 
 
 def _core_v1(kubeconfig: Optional[str], context: Optional[str]) -> Any:
-    """A CoreV1Api: explicit kubeconfig, else in-cluster, else the default kubeconfig."""
+    """A CoreV1Api: explicit kubeconfig, else in-cluster, else the default kubeconfig.
+    urllib3's own retries are off: the waiter retries, within its deadline."""
     from kubernetes import client, config
 
+    configuration = client.Configuration()
     try:
         if kubeconfig:
-            config.load_kube_config(config_file=kubeconfig, context=context)
+            config.load_kube_config(config_file=kubeconfig, context=context,
+                                    client_configuration=configuration)
         elif os.environ.get("KUBERNETES_SERVICE_HOST") and not context:
-            config.load_incluster_config()
+            config.load_incluster_config(client_configuration=configuration)
         else:
-            config.load_kube_config(context=context)
+            config.load_kube_config(context=context, client_configuration=configuration)
     except Exception as exc:  # config errors come as several unrelated types
         raise ApiError(f"no usable Kubernetes configuration: {exc}") from exc
-    return client.CoreV1Api()
+    configuration.retries = False
+    return client.CoreV1Api(client.ApiClient(configuration))
+
+
+class _Deadline(Exception):
+    """The backstop alarm: --timeout (plus grace) passed inside a blocking call."""
+
+
+@contextlib.contextmanager
+def _hard_deadline(seconds: float) -> Iterator[None]:
+    """SIGALRM after `seconds`: whatever a library does, the process keeps --timeout."""
+
+    def ring(signum: int, frame: Any) -> None:
+        raise _Deadline()
+
+    previous = signal.signal(signal.SIGALRM, ring)
+    signal.setitimer(signal.ITIMER_REAL, max(seconds, 0.001))
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _progress(line: str) -> None:
@@ -60,7 +92,7 @@ def _progress(line: str) -> None:
               help="Namespace of the pods [default: the pod's own, else kube-pmix].")
 @click.option("-l", "--selector", default=DEFAULT_SELECTOR, show_default=True,
               help="Label selector of the compute pods.")
-@click.option("--service", default="hpc-cluster", show_default=True,
+@click.option("--service", default=SERVICE, show_default=True,
               help="Headless service that gives the pods DNS names ('' for none).")
 @click.option("--self-name", "self_names", multiple=True, metavar="NAME",
               help="Another DNS name that must resolve first (the login pod's own name, "
@@ -97,6 +129,7 @@ def main(
     quiet: bool,
 ) -> None:
     """Wait until COUNT compute pods are Ready and resolvable, then write the hostfiles."""
+    started = time.monotonic()  # --timeout counts from here: start-up and imports too
     namespace = namespace or _default_namespace()
     if host_format is None:
         host_format = "{pod}.{service}.{namespace}" if service else "{pod}"
@@ -112,10 +145,16 @@ def main(
         service=service,
         extra_names=self_names,
         check_dns=dns,
+        deadline=started + timeout,
     )
     try:
-        pods = wait_for_pods(_core_v1(kubeconfig, context), spec,
-                             progress=None if quiet else _progress)
+        with _hard_deadline(started + timeout + DEADLINE_GRACE - time.monotonic()):
+            pods = wait_for_pods(_core_v1(kubeconfig, context), spec,
+                                 progress=None if quiet else _progress)
+    except _Deadline:
+        click.echo(f"wait-for-pods: Kubernetes API did not answer within {timeout:g}s "
+                   f"(namespace {namespace})", err=True)
+        sys.exit(EXIT_API)
     except WaitTimeout as exc:
         click.echo(f"wait-for-pods: timed out in namespace {namespace}: {exc}", err=True)
         sys.exit(EXIT_TIMEOUT)

@@ -109,8 +109,13 @@ pmix_status_t pt_tool_init(struct pt_conn *conn, pmix_proc_t *me, bool iof_out)
                                                    : PMIX_CONNECT_SYSTEM_FIRST,
                        &yes, PMIX_BOOL);
     } else {
-        /* A pid alone is resolved by our own search, not PMIX_SERVER_PIDINFO:
-         * PMIx looks for that pid's file where prte does not write it. */
+        /* No --dvm-uri and no pid: the DVM the environment names (prun
+         * injected into a container, the FAQ's way), else our own search. A
+         * pid alone is resolved by our search, not PMIX_SERVER_PIDINFO: PMIx
+         * looks for that pid's file where prte does not write it. */
+        if (conn->uri == NULL && conn->pid == 0) {
+            conn->uri = pt_env_uri();
+        }
         if (conn->uri == NULL && (conn->uri = pt_dvm_find(conn->pid)) == NULL) {
             return PMIX_ERR_NOT_FOUND;
         }

@@ -77,6 +77,21 @@ static void scan_session(const char *dir, pid_t want, int *found, char **uri)
     closedir(d);
 }
 
+char *pt_env_uri(void)
+{
+    static const char *const names[] = {
+        "PMIX_SERVER_URI41", "PMIX_SERVER_URI4", "PMIX_SERVER_URI3",
+        "PMIX_SERVER_URI21", "PMIX_SERVER_URI2", "PMIX_SERVER_URI",
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        const char *value = getenv(names[i]);
+        if (value != NULL && value[0] != '\0') {
+            return strdup(value);
+        }
+    }
+    return NULL;
+}
+
 char *pt_dvm_find(pid_t pid)
 {
     const char *tmp = getenv("TMPDIR");

@@ -14,4 +14,10 @@
  * (none found, or several and the caller must choose). */
 char *pt_dvm_find(pid_t pid);
 
+/* The URI the environment names, as PMIx servers hand it to their clients
+ * (PMIX_SERVER_URI41, ...4, ...3, ...21, ...2, then PMIX_SERVER_URI, which the
+ * paper's FAQ exports for prun inside an application container): a malloc'd
+ * copy, or NULL when none is set. */
+char *pt_env_uri(void);
+
 #endif

@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.mpi",
     "tests.fixtures.podman",
     "tests.fixtures.images",
+    "tests.fixtures.prrte_k8sgo",
 ]

@@ -1,41 +1,38 @@
-"""Bearer tokens and what each identity may do (a tiny fixed RBAC)."""
+"""Bearer tokens, and who each one is: admin, the pods' service account, a viewer.
+
+What each may do is decided by RBAC rules (rbac.py): the admin is bound to
+everything and the viewer to reading, cluster-wide; the pods' service account
+gets exactly what the rendered manifests' Role and RoleBinding give it, so the
+tools run here under the Role users deploy.
+"""
 
 from __future__ import annotations
 
 import hmac
-from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Iterable, Mapping, Optional
 
 from .config import ClusterConfig
-from .layout import NAMESPACE
+from .layout import NAMESPACE, SERVICE_ACCOUNT
+from .rbac import Identity, PolicyRule, cluster_wide, grants_for, service_account_user
 
 ADMIN_USER = "kube-pmix:admin"
-SA_USER = f"system:serviceaccount:{NAMESPACE}:default"
+SA_USER = service_account_user(NAMESPACE, SERVICE_ACCOUNT)
 VIEWER_USER = "kube-pmix:viewer"
 
-READ_VERBS = frozenset({"get", "list", "watch"})
+READ_VERBS = ("get", "list", "watch")
+ADMIN_RULES = (PolicyRule(verbs=("*",), api_groups=("*",), resources=("*",)),)
+# read-only, and no exec: the user of the 403 tests
+VIEWER_RULES = (PolicyRule(verbs=READ_VERBS, resources=("pods", "pods/log", "namespaces")),)
 
 
-@dataclass(frozen=True)
-class Identity:
-    user: str
-    verbs: frozenset[str]  # on pods
-    can_exec: bool
-
-    def allows(self, verb: str, resource: str) -> bool:
-        if resource == "pods/exec":
-            return self.can_exec
-        return verb in self.verbs
-
-
-def identities(config: ClusterConfig) -> dict[str, Identity]:
-    """Admin (kubeconfig), the pods' service account (read + exec), a viewer (read only)."""
+def identities(config: ClusterConfig,
+               pod_rbac: Iterable[Mapping[str, Any]] = ()) -> dict[str, Identity]:
+    """Token -> identity. `pod_rbac`: the rendered Role and RoleBinding (and any other RBAC
+    objects) that bind the pods' service account."""
     return {
-        config.admin_token: Identity(
-            ADMIN_USER, READ_VERBS | {"create", "delete", "update", "patch"}, True
-        ),
-        config.sa_token: Identity(SA_USER, READ_VERBS, True),
-        config.restricted_token: Identity(VIEWER_USER, READ_VERBS, False),
+        config.admin_token: Identity(ADMIN_USER, cluster_wide(ADMIN_RULES)),
+        config.sa_token: Identity(SA_USER, grants_for(SA_USER, pod_rbac)),
+        config.restricted_token: Identity(VIEWER_USER, cluster_wide(VIEWER_RULES)),
     }
 
 

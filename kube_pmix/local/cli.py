@@ -10,6 +10,7 @@ from typing import Any, Callable, Optional, TypeVar
 
 import click
 
+from .config import MAX_PODS
 from .errors import LocalClusterError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -37,17 +38,36 @@ def local() -> None:
     """A Kubernetes-API-compatible cluster whose pods are Linux namespaces (needs root)."""
 
 
+def _exec_errors(ctx: click.Context, param: click.Parameter,
+                 values: tuple[str, ...]) -> dict[int, float]:
+    from .faults import FaultSpecError, check_exec_errors, parse_exec_error
+
+    try:
+        errors: dict[int, float] = {}
+        for value in values:
+            code, share = parse_exec_error(value)
+            errors[code] = errors.get(code, 0.0) + share
+        return check_exec_errors(errors)
+    except FaultSpecError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @local.command()
-@click.option("--nodes", default=2, show_default=True, type=click.IntRange(1, 200),
+@click.option("--nodes", default=2, show_default=True, type=click.IntRange(1, MAX_PODS - 1),
               help="Number of compute pods (hpc-cn-0..N-1).")
 @name_option
 @click.option("--idle-timeout", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Close exec sessions without data for this many seconds (default: never).")
+@click.option("--exec-error", "exec_errors", multiple=True, metavar="CODE:SHARE",
+              callback=_exec_errors,
+              help="Answer this share of pods/exec requests with 429 (Retry-After: 1) or 503, "
+                   "evenly spread (429:0.1 refuses every 10th); repeatable.")
 @click.option("--registry", "with_registry", is_flag=True,
               help="Also run an image registry: push to it from this machine "
                    "(`kube-pmix local registry`), pods pull from registry.kube-pmix.local:5000.")
 @_errors_to_exit
-def up(nodes: int, name: str, idle_timeout: Optional[float], with_registry: bool) -> None:
+def up(nodes: int, name: str, idle_timeout: Optional[float],
+       exec_errors: dict[int, float], with_registry: bool) -> None:
     """Create the cluster and print its kubeconfig path."""
     from .cluster import Cluster
 
@@ -55,7 +75,7 @@ def up(nodes: int, name: str, idle_timeout: Optional[float], with_registry: bool
         click.echo(line, err=True)
 
     cluster = Cluster.up(name=name, nodes=nodes, idle_timeout=idle_timeout, progress=progress,
-                         with_registry=with_registry)
+                         exec_errors=exec_errors, with_registry=with_registry)
     click.echo(cluster.kubeconfig)
 
 
@@ -98,13 +118,17 @@ def status(name: str) -> None:
 @local.command()
 @name_option
 @click.option("--restricted", is_flag=True, help="The read-only user's kubeconfig (no exec).")
+@click.option("--service-account", is_flag=True,
+              help="The pods' service account: the rights of the manifests' Role.")
 @_errors_to_exit
-def kubeconfig(name: str, restricted: bool) -> None:
+def kubeconfig(name: str, restricted: bool, service_account: bool) -> None:
     """Print the path of the cluster's kubeconfig."""
     from .cluster import Cluster
 
     cluster = Cluster(name)
-    click.echo(cluster.restricted_kubeconfig if restricted else cluster.kubeconfig)
+    click.echo(cluster.restricted_kubeconfig if restricted
+               else cluster.service_account_kubeconfig if service_account
+               else cluster.kubeconfig)
 
 
 @local.command()
@@ -140,14 +164,18 @@ def list_clusters() -> None:
 
 @local.command(context_settings={"ignore_unknown_options": True})
 @name_option
-@click.argument("pod")
-@click.argument("command", nargs=-1, required=True)
+@click.argument("pod", required=False)
+@click.argument("command", nargs=-1)
 @_errors_to_exit
-def login(name: str, pod: str, command: tuple[str, ...]) -> None:
-    """Run COMMAND in POD with `kubectl exec -it` and this cluster's kubeconfig."""
+def login(name: str, pod: Optional[str], command: tuple[str, ...]) -> None:
+    """Run COMMAND in POD with `kubectl exec -it` and this cluster's kubeconfig.
+
+    Without POD: the login pod; without COMMAND: a login shell (`bash -l`), as
+    `make login-*` opens on a virtual cluster."""
     from .cluster import Cluster
 
     cluster = Cluster(name)
     tty = ["-it"] if sys.stdin.isatty() else ["-i"]
-    argv = ["kubectl", "--kubeconfig", cluster.kubeconfig, "exec", *tty, pod, "--", *command]
+    argv = ["kubectl", "--kubeconfig", cluster.kubeconfig, "exec", *tty,
+            pod or cluster.login_pod, "--", *(command or ("bash", "-l"))]
     sys.exit(subprocess.call(argv, env=os.environ.copy()))

@@ -1,9 +1,10 @@
 """Python API of the local cluster: `Cluster.up(...)`, `.down()`, and test back doors.
 
 The CLI, the test fixture and the demo all go through here. `up` prepares the
-state directory (TLS, tokens, config), starts the daemon detached and waits
-until every pod is Ready and the API answers; `down` removes everything a
-cluster made, also after a crash (pidfiles, command lines, namespace names).
+state directory (prepare.py: TLS, tokens, config, the pods' Role), starts the
+daemon detached and waits until every pod is Ready and the API answers; `down`
+removes everything a cluster made, also after a crash (procscan.py finds it by
+command lines and namespace names).
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import http.client
 import json
 import os
 import pwd
-import secrets
 import shutil
 import signal
 import ssl
@@ -25,15 +25,13 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Optional, Sequence, Union
 
 from . import netns, registry
-from .config import ClusterConfig, pick_subnet_index
+from .config import ClusterConfig
 from .errors import ClusterExistsError, ClusterNotFoundError, DaemonError, NotRootError
+from .faults import check_exec_errors
 from .hostsfile import ordinal_key
 from .layout import (
     NAMESPACE,
     NETNS_PREFIX,
-    POD_CERTS_D,
-    POD_HPC_ROOT,
-    POD_SECRETS_ROOT,
     POD_USER,
     STATE_ROOT,
     StateDir,
@@ -41,88 +39,29 @@ from .layout import (
     venv_dir,
 )
 from .podenv import pod_environment
-from .tls import make_tls
+from .prepare import CERTS_MOUNTPOINT, HOST_MOUNTPOINTS, prepare_state
+from .procscan import (
+    DAEMON_MODULE,
+    daemon_pid,
+    list_netns,
+    owned_by_other_live_process,
+    pause_pids,
+    pids_in_namespace,
+    registry_pids,
+    wait_gone,
+)
 from .users import check_venv_usable, ensure_user
 
 Progress = Callable[[str], None]
-HOST_MOUNTPOINTS = (Path(POD_HPC_ROOT), Path(POD_SECRETS_ROOT))
-# Made only for a cluster with a registry (and removed when empty, like the others).
-CERTS_MOUNTPOINT = Path(POD_CERTS_D)
-PAUSE_MODULE = "kube_pmix.local.pause"
-DAEMON_MODULE = "kube_pmix.local.daemon"
+# what the fixtures and `down` use from procscan, importable from here as before
+__all__ = ["Cluster", "down", "known_clusters", "require_root", "daemon_pid", "list_netns",
+           "owned_by_other_live_process", "pause_pids", "registry_pids"]
 
 
 def require_root() -> None:
     if os.geteuid() != 0:
         raise NotRootError("the local cluster needs root (network, mount and pid namespaces, "
                            "veth pairs); run it with sudo or as root")
-
-
-def _cmdline(pid: int) -> list[str]:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
-    except OSError:
-        return []
-
-
-def daemon_pid(state: StateDir) -> Optional[int]:
-    """The live daemon's pid, checked by command line (pids get reused)."""
-    try:
-        pid = int(state.daemon_pid.read_text())
-    except (OSError, ValueError):
-        return None
-    line = _cmdline(pid)
-    return pid if DAEMON_MODULE in line and state.root.name in line else None
-
-
-def owned_by_other_live_process(name: str) -> bool:
-    """True when cluster `name` runs and the process that brought it up is alive and not us."""
-    state = StateDir.of(name)
-    if daemon_pid(state) is None:
-        return False
-    try:
-        owner = int(state.owner.read_text())
-    except (OSError, ValueError):
-        return False
-    return owner != os.getpid() and Path(f"/proc/{owner}").exists()
-
-
-def pause_pids(name: str) -> list[int]:
-    """Pause processes of cluster `name`, found by command line: works after a crash too."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            line = _cmdline(int(entry.name))
-            if PAUSE_MODULE in line and "--cluster" in line:
-                i = line.index("--cluster")
-                if i + 1 < len(line) and line[i + 1] == name:
-                    found.append(int(entry.name))
-    return found
-
-
-def registry_pids(state: StateDir) -> list[int]:
-    """The cluster's registry process, found by command line (after a crash too)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            words = [w for w in _cmdline(int(entry.name)) if w]
-            if registry.is_registry_of(words, state.registry_config):
-                found.append(int(entry.name))
-    return found
-
-
-def list_netns() -> list[str]:
-    out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    return [line.split()[0] for line in out.splitlines() if line.strip()]
-
-
-def _wait_gone(pids: Sequence[int], timeout: float) -> list[int]:
-    deadline = time.monotonic() + timeout
-    alive = list(pids)
-    while alive and time.monotonic() < deadline:
-        time.sleep(0.05)
-        alive = [p for p in alive if Path(f"/proc/{p}").exists() and _cmdline(p) != [""]]
-    return alive
 
 
 def _remove_host_mountpoints() -> None:
@@ -145,14 +84,14 @@ def down(name: str) -> bool:
     if pid is not None:
         existed = True
         os.kill(pid, signal.SIGTERM)
-        if _wait_gone([pid], 20):
+        if wait_gone([pid], 20):
             os.kill(pid, signal.SIGKILL)
-            _wait_gone([pid], 5)
+            wait_gone([pid], 5)
     leftovers = pause_pids(name) + registry_pids(state)
     for p in leftovers:
         with contextlib.suppress(ProcessLookupError):
             os.kill(p, signal.SIGKILL)
-    _wait_gone(leftovers, 10)
+    wait_gone(leftovers, 10)
     existed = existed or bool(leftovers)
     if bridge_netns(name) in list_netns():
         existed = True
@@ -184,6 +123,8 @@ class Cluster:
         self.venv = self.config.venv
         self.kubeconfig = str(self.state.kubeconfig)
         self.restricted_kubeconfig = str(self.state.restricted_kubeconfig)
+        # the pods' service account: exactly the rights of the manifests' Role
+        self.service_account_kubeconfig = str(self.state.sa_kubeconfig)
         # the pods `up` made, fixed like the hostfile (deleting a pod does not renumber)
         pods = self.pods()
         self.compute_pods: list[str] = sorted(
@@ -202,13 +143,18 @@ class Cluster:
 
     @classmethod
     def up(cls, name: str = "kube-pmix", nodes: int = 2, idle_timeout: Optional[float] = None,
-           progress: Optional[Progress] = None, timeout: float = 120,
+           progress: Optional[Progress] = None, timeout: Optional[float] = None,
+           exec_errors: Optional[Mapping[int, float]] = None,
            with_registry: bool = False) -> Cluster:
         """Creates and starts cluster `name`; returns once every pod is Ready.
 
+        `exec_errors` ({429: 0.1}) makes the API refuse that share of pods/exec
+        requests with that status (see faults.py: deterministic, evenly spread).
+        `timeout` defaults to 120 s plus 0.25 s a pod (257 pods took 19 s here).
         `with_registry`: also an image registry pods pull from (see registry.py).
         """
         require_root()
+        errors = check_exec_errors(exec_errors or {})  # bad input fails before anything starts
         state = StateDir.of(name)
         if daemon_pid(state) is not None:
             raise ClusterExistsError(f"local cluster {name!r} is already running "
@@ -220,7 +166,7 @@ class Cluster:
         check_venv_usable(venv, entry)
         if with_registry:
             registry.binary()  # fail before anything is made when it is not installed
-        _prepare_state(state, name, nodes, idle_timeout, entry, venv, with_registry)
+        prepare_state(state, name, nodes, idle_timeout, entry, venv, errors, with_registry)
         state.owner.write_text(f"{os.getpid()}\n")
         with open(state.log, "ab") as log:
             proc = subprocess.Popen(
@@ -229,7 +175,8 @@ class Cluster:
                 start_new_session=True, cwd="/",
             )
         try:
-            _wait_ready(state, proc, nodes + 1, progress, timeout)
+            _wait_ready(state, proc, nodes + 1, progress,
+                        timeout if timeout is not None else 120 + 0.25 * nodes)
         except BaseException:
             # keep the daemon's log where the error message points, then clean up
             shutil.copyfile(state.log, _kept_log(name))
@@ -280,9 +227,9 @@ class Cluster:
             entry = pwd.getpwnam(user)
             ids, workdir = (entry.pw_uid, entry.pw_gid), entry.pw_dir
             environment.update(HOME=entry.pw_dir, USER=user, LOGNAME=user)
-        full = netns.pod_command(pause, argv, environment, workdir, ids)
+        full = netns.pod_command(pause, argv, workdir, ids)
         return subprocess.run(full, input=input, capture_output=True, text=True,
-                              timeout=timeout)
+                              timeout=timeout, env=environment)
 
     def pod_pids(self, pod: str) -> list[int]:
         """Host pids of every process in the pod (its pid namespace), pause included."""
@@ -291,15 +238,7 @@ class Cluster:
             target = os.readlink(f"/proc/{pause}/ns/pid")
         except (ClusterNotFoundError, OSError, TypeError, ValueError):
             return []
-        found = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    if os.readlink(f"/proc/{entry.name}/ns/pid") == target:
-                        found.append(int(entry.name))
-                except OSError:
-                    continue
-        return found
+        return pids_in_namespace("pid", target)
 
     def api_request(self, method: str, path: str, body: Optional[Any] = None,
                     token: Optional[str] = None) -> tuple[int, Any]:
@@ -333,67 +272,6 @@ def _api_port(state: StateDir) -> int:
     doc = yaml.safe_load(state.kubeconfig.read_text())
     server: str = doc["clusters"][0]["cluster"]["server"]
     return int(server.rsplit(":", 1)[1])
-
-
-def _prepare_state(state: StateDir, name: str, nodes: int, idle_timeout: Optional[float],
-                   entry: pwd.struct_passwd, venv: Path, with_registry: bool = False) -> None:
-    for folder in HOST_MOUNTPOINTS:  # empty mountpoints; each pod mounts its own over them
-        folder.mkdir(mode=0o755, exist_ok=True)
-    STATE_ROOT.mkdir(mode=0o755, parents=True, exist_ok=True)
-    taken = []
-    for other in STATE_ROOT.iterdir():
-        try:
-            taken.append(ClusterConfig.load(other / "config.json").subnet_index)
-        except (OSError, ValueError, TypeError):
-            continue
-    state.root.mkdir(mode=0o755)
-    config = ClusterConfig(
-        name=name, nodes=nodes, subnet_index=pick_subnet_index(name, taken),
-        idle_timeout=idle_timeout, admin_token=secrets.token_urlsafe(32),
-        sa_token=secrets.token_urlsafe(32), restricted_token=secrets.token_urlsafe(32),
-        venv=str(venv), uid=entry.pw_uid, gid=entry.pw_gid, home=entry.pw_dir,
-        user=entry.pw_name, registry_port=registry.free_port() if with_registry else 0,
-    )
-    config.save(state.config)
-    from ipaddress import IPv4Address
-
-    tls = make_tls(name, [IPv4Address("127.0.0.1"), config.gateway],
-                   [registry.NAME] if with_registry else [])
-    state.ca_cert.write_bytes(tls.ca_cert_pem)
-    state.server_cert.write_bytes(tls.server_cert_pem)
-    state.server_key.touch(mode=0o600)
-    state.server_key.write_bytes(tls.server_key_pem)
-    state.restricted_token.write_text(config.restricted_token + "\n")
-    state.restricted_token.chmod(0o600)
-    sa = state.service_account
-    sa.mkdir(mode=0o755)
-    (sa / "token").write_text(config.sa_token)
-    (sa / "ca.crt").write_bytes(tls.ca_cert_pem)
-    (sa / "namespace").write_text(NAMESPACE)
-    state.hpc_etc.mkdir(mode=0o755)
-    state.hosts.write_text("")
-    state.hosts.chmod(0o644)
-    if with_registry:
-        _prepare_registry(state, config.registry_port, tls.ca_cert_pem, tls.extra_cert_pem,
-                          tls.extra_key_pem)
-
-
-def _prepare_registry(state: StateDir, port: int, ca: bytes, cert: bytes, key: bytes) -> None:
-    """The registry's config and TLS files, and the CA every pod's podman trusts for it."""
-    CERTS_MOUNTPOINT.mkdir(mode=0o755, parents=True, exist_ok=True)
-    state.registry.mkdir(mode=0o700)
-    (state.registry / "data").mkdir(mode=0o700)
-    (state.registry / "tls.crt").write_bytes(cert)
-    fd = os.open(state.registry / "tls.key", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key)
-    state.registry_config.write_text(registry.config_text(
-        state.registry / "data", port, state.registry / "tls.crt", state.registry / "tls.key"))
-    trusted = state.certs_d / registry.IN_CLUSTER
-    trusted.mkdir(mode=0o755, parents=True)
-    state.certs_d.chmod(0o755)
-    (trusted / "ca.crt").write_bytes(ca)
-    (trusted / "ca.crt").chmod(0o644)
 
 
 def _wait_ready(state: StateDir, proc: subprocess.Popen[bytes], expected: int,

@@ -9,11 +9,13 @@ everything down on SIGTERM.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import json
 import logging
 import os
 import random
+import resource
 import signal
 import ssl
 import string
@@ -22,25 +24,36 @@ from typing import Any, Optional
 
 from aiohttp import web
 
+from kube_pmix.names import (
+    CLUSTER_LABEL,
+    COMPUTE_CONTAINER,
+    COMPUTE_LABELS,
+    LOGIN_CONTAINER,
+    LOGIN_JOB,
+    LOGIN_LABELS,
+    WAITER_CONTAINER,
+)
+
 from . import netns, registry
 from .api import make_app
 from .auth import identities
 from .config import ClusterConfig
+from .faults import ExecFaults
 from .hostsfile import ordinal_key, render_hostfile, render_hostfile_ip, render_hosts
 from .kubeconfig import build_kubeconfig
-from .layout import API_PORT_IN_CLUSTER, SERVICE, StateDir
+from .layout import API_PORT_IN_CLUSTER, SERVICE, SERVICE_ACCOUNT, StateDir
 from .listener import listen_in_netns, listen_tcp
 from .model import Container, PodState
 from .podenv import pod_environment
 from .pods import PodRuntime
+from .private import write_private
 from .store import PodStore
 
 log = logging.getLogger("kube-pmix.local")
 
-COMPUTE_LABELS = {"app": "hpc-compute-nodes", "hpcnode": "compute-node"}
-LOGIN_LABELS = {
-    "app": "hpc-cluster-login", "hpcnode": "login-node", "job-name": "hpc-cluster-login",
-}
+# as the manifests' StatefulSet and Job label their pods (the Job controller adds job-name)
+POD_COMPUTE_LABELS = dict(COMPUTE_LABELS, **{CLUSTER_LABEL: SERVICE})
+POD_LOGIN_LABELS = dict(LOGIN_LABELS, **{CLUSTER_LABEL: SERVICE, "job-name": LOGIN_JOB})
 
 
 def initial_pods(nodes: int, suffix: str) -> list[PodState]:
@@ -48,23 +61,23 @@ def initial_pods(nodes: int, suffix: str) -> list[PodState]:
     pods = [
         PodState(
             name=f"hpc-cn-{i}",
-            labels=dict(COMPUTE_LABELS, **{
+            labels=dict(POD_COMPUTE_LABELS, **{
                 "statefulset.kubernetes.io/pod-name": f"hpc-cn-{i}",
                 "apps.kubernetes.io/pod-index": str(i),
             }),
-            containers=[Container("hpc-node")],
+            containers=[Container(COMPUTE_CONTAINER)],
             hostname=f"hpc-cn-{i}",
             subdomain=SERVICE,
         )
         for i in range(nodes)
     ]
-    login = f"hpc-cluster-login-{suffix}"
+    login = f"{LOGIN_JOB}-{suffix}"
     pods.append(PodState(
         name=login,
-        labels=dict(LOGIN_LABELS),
-        containers=[Container("login")],
-        init_containers=[Container("job-waiter", running=False)],
-        annotations={"kubectl.kubernetes.io/default-container": "login"},
+        labels=dict(POD_LOGIN_LABELS),
+        containers=[Container(LOGIN_CONTAINER)],
+        init_containers=[Container(WAITER_CONTAINER, running=False)],
+        annotations={"kubectl.kubernetes.io/default-container": LOGIN_CONTAINER},
         hostname=login,
         subdomain=SERVICE,
         extra_spec={"restartPolicy": "Never"},
@@ -105,7 +118,8 @@ class Daemon:
         self.state = state
         self.ready = False
         self.idle_timeout = config.idle_timeout
-        self.identities = identities(config)
+        self.identities = identities(config, json.loads(state.rbac.read_text()))
+        self.exec_faults = ExecFaults({int(c): s for c, s in config.exec_errors.items()})
         self.store = PodStore(str(config.gateway), self._changed)
         self.runtime = PodRuntime(config, state, self._pod_died)
         self._hosts_text: Optional[str] = None
@@ -191,9 +205,10 @@ class Daemon:
             env = pod_environment(self.config, pod.name, spec.env if spec else {}, tty)
             self._env_cache[key] = env
         assert pod.pause_pid is not None
-        argv = netns.pod_command(pod.pause_pid, command, env, self.config.home,
+        argv = netns.pod_command(pod.pause_pid, command, self.config.home,
                                  (self.config.uid, self.config.gid), tty)
-        return await asyncio.create_subprocess_exec(*argv, start_new_session=True, **stdio)
+        return await asyncio.create_subprocess_exec(*argv, env=env, start_new_session=True,
+                                                    **stdio)
 
     # --- whole cluster ---
 
@@ -243,13 +258,12 @@ async def serve(config: ClusterConfig, state: StateDir) -> int:
         context = _ssl_context(state)
         await web.SockSite(runner, local, ssl_context=context).start()
         ca = state.ca_cert.read_bytes()
-        state.kubeconfig.write_text(build_kubeconfig(
-            f"kube-pmix-{config.name}", f"https://127.0.0.1:{port}", ca, "admin",
-            config.admin_token))
-        state.kubeconfig.chmod(0o600)
-        state.restricted_kubeconfig.write_text(build_kubeconfig(
-            f"kube-pmix-{config.name}", f"https://127.0.0.1:{port}", ca, "viewer",
-            config.restricted_token))
+        for path, user, token in ((state.kubeconfig, "admin", config.admin_token),
+                                  (state.restricted_kubeconfig, "viewer",
+                                   config.restricted_token),
+                                  (state.sa_kubeconfig, SERVICE_ACCOUNT, config.sa_token)):
+            write_private(path, build_kubeconfig(
+                f"kube-pmix-{config.name}", f"https://127.0.0.1:{port}", ca, user, token))
         await daemon.runtime.setup_bridge()
         inside = listen_in_netns(f"/run/netns/{daemon.runtime.netns}", str(config.gateway),
                                  API_PORT_IN_CLUSTER)
@@ -289,6 +303,16 @@ async def _start_registry(config: ClusterConfig, state: StateDir,
     return proc
 
 
+def _raise_fd_limit() -> None:
+    """Every pod holds 2 pipes here and every exec session a socket and up to 3 pipes:
+    256 pods with a session each need about 1800 descriptors, over the usual 1024."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+    if soft < target:
+        with contextlib.suppress(ValueError, OSError):  # keep what we have: not fatal
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
@@ -297,6 +321,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     state = StateDir.of(args[0])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     config = ClusterConfig.load(state.config)
+    _raise_fd_limit()
     state.daemon_pid.write_text(f"{os.getpid()}\n")
     return asyncio.run(serve(config, state))
 

@@ -12,9 +12,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-NAMESPACE = "kube-pmix"
-SERVICE = "hpc-cluster"
-POD_USER = "mpiuser"
+from kube_pmix.names import NAMESPACE as NAMESPACE
+from kube_pmix.names import POD_USER as POD_USER
+from kube_pmix.names import SERVICE as SERVICE
+from kube_pmix.names import SERVICE_ACCOUNT as SERVICE_ACCOUNT
+
 API_PORT_IN_CLUSTER = 443
 STATE_ROOT = Path(os.environ.get("KUBE_PMIX_STATE_ROOT", "/run/kube-pmix"))
 NETNS_PREFIX = "kp-"
@@ -82,6 +84,17 @@ class StateDir:
         return self.root / "restricted-token"
 
     @property
+    def rbac(self) -> Path:
+        """The rendered manifests' RBAC objects (JSON list): what the pods' account may do."""
+        return self.root / "rbac.json"
+
+    @property
+    def sa_kubeconfig(self) -> Path:
+        """A kubeconfig with the pods' service-account token: run tools from the host under
+        the Role the manifests give the pods."""
+        return self.root / "service-account-kubeconfig"
+
+    @property
     def ca_cert(self) -> Path:
         return self.root / "ca.crt"
 
@@ -97,6 +110,11 @@ class StateDir:
     def hosts(self) -> Path:
         """Bind-mounted as every pod's /etc/hosts: rewrite in place, never replace."""
         return self.root / "hosts"
+
+    @property
+    def profile(self) -> Path:
+        """Bind-mounted as every pod's /etc/profile: the host's, then the tools back on PATH."""
+        return self.root / "profile"
 
     @property
     def hpc_etc(self) -> Path:

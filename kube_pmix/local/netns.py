@@ -9,12 +9,15 @@ named (`kp-<cluster>`), so `down` can find it after a crash.
 from __future__ import annotations
 
 import asyncio
+import functools
+import shutil
 import sys
 from ipaddress import IPv4Address, IPv4Network
-from typing import Mapping, Optional, Sequence
+from typing import Optional, Sequence
 
 BRIDGE = "br0"
 POD_IFACE = "eth0"
+HOST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 class CommandError(RuntimeError):
@@ -72,36 +75,46 @@ def unshare_pod(python: str, cluster: str, pod: str, state_dir: str) -> list[str
     ]
 
 
+@functools.cache
+def tool(name: str) -> str:
+    """Absolute path of a host tool: the exec chain runs with the pod's PATH, which a pod spec
+    may change, so the chain's own tools are not looked up through it."""
+    return shutil.which(name, path=HOST_PATH) or name
+
+
 def enter_pod(pause_pid: int) -> list[str]:
     """Enter every namespace of a pod; nsenter forks so the child is inside the pid namespace."""
-    return ["nsenter", "-t", str(pause_pid), "-m", "-u", "-i", "-n", "-p", "--"]
+    return [tool("nsenter"), "-t", str(pause_pid), "-m", "-u", "-i", "-n", "-p", "--"]
 
 
 def as_user(uid: int, gid: int) -> list[str]:
-    return ["setpriv", f"--reuid={uid}", f"--regid={gid}", "--init-groups", "--"]
+    return [tool("setpriv"), f"--reuid={uid}", f"--regid={gid}", "--init-groups", "--"]
 
 
-def with_env(env: Mapping[str, str], workdir: str) -> list[str]:
-    """`env -i`: the command sees exactly the pod's environment, started in `workdir`."""
-    return ["env", "-i", "-C", workdir, *(f"{k}={v}" for k, v in env.items())]
+def in_workdir(workdir: str) -> list[str]:
+    """`env -C`: start in `workdir` (resolved inside the pod's mount namespace)."""
+    return [tool("env"), "-C", workdir, "--"]
 
 
 def pod_command(
     pause_pid: int,
     command: Sequence[str],
-    env: Mapping[str, str],
     workdir: str,
     user: Optional[tuple[int, int]] = None,
     tty: bool = False,
 ) -> list[str]:
-    """The one exec chain: nsenter -> [setsid -c for a tty] -> [setpriv] -> env -> command."""
+    """The one exec chain: nsenter -> [setsid -c for a tty] -> [setpriv] -> env -C -> command.
+
+    The pod's environment is NOT on this argv (every user of the machine reads argvs in
+    `ps`): run the chain with it as the process environment (`env=` of the spawn), which
+    every link passes on unchanged and only root can read (/proc/PID/environ)."""
     argv = enter_pod(pause_pid)
     if tty:
         # a new session whose controlling terminal is the pty on stdin (job control works)
-        argv += ["setsid", "-w", "-c"]
+        argv += [tool("setsid"), "-w", "-c"]
     if user is not None:
         argv += as_user(*user)
-    return argv + with_env(env, workdir) + list(command)
+    return argv + in_workdir(workdir) + list(command)
 
 
 async def run(argv: Sequence[str], stdin: Optional[str] = None, timeout: float = 30) -> str:

@@ -230,18 +230,6 @@ def not_found(name: str) -> dict[str, Any]:
     )
 
 
-def forbidden(user: str, verb: str, resource: str, name: Optional[str]) -> dict[str, Any]:
-    subject = f'pods "{name}"' if name else "pods"
-    message = (
-        f'{subject} is forbidden: User "{user}" cannot {verb} resource "{resource}" '
-        f'in API group "" in the namespace "{NAMESPACE}"'
-    )
-    details: dict[str, Any] = {"kind": "pods"}
-    if name:
-        details["name"] = name
-    return status_failure(403, "Forbidden", message, details)
-
-
 def unauthorized() -> dict[str, Any]:
     return status_failure(401, "Unauthorized", "Unauthorized")
 

@@ -26,6 +26,7 @@ from .layout import (
     POD_USER,
     venv_dir,
 )
+from .validation import pod_errors
 
 MS_RDONLY = 1
 MS_NOSUID = 2
@@ -78,6 +79,8 @@ def prepare(pod: str, state_dir: Path) -> None:
     private_tmp()
     tmpfs("/dev/shm", "1777")
     bind(str(state_dir / "hosts"), "/etc/hosts", read_only=True)
+    if (state_dir / "profile").is_file() and os.path.isfile("/etc/profile"):
+        bind(str(state_dir / "profile"), "/etc/profile", read_only=True)  # bash -l keeps PATH
     tmpfs(POD_HPC_ROOT, "755")
     os.mkdir(POD_HPC_ETC, 0o755)
     bind(str(state_dir / "hpc-etc"), POD_HPC_ETC, read_only=True)
@@ -150,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pod", required=True)
     parser.add_argument("--state-dir", required=True, type=Path)
     args = parser.parse_args(argv)
+    invalid = pod_errors(args.pod, None, None)
+    if invalid:  # the API refuses such names; never let one into a path
+        print(f"pod {args.pod!r}: {invalid[0]}", file=sys.stderr, flush=True)
+        return 2
     try:
         prepare(args.pod, args.state_dir)
     except OSError as exc:

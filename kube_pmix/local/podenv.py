@@ -41,3 +41,13 @@ def pod_environment(
         env["TERM"] = "xterm"
     env.update(extra)
     return env
+
+
+def login_profile(host_profile: str, venv: str) -> str:
+    """The pods' /etc/profile: the host's (which resets PATH for login shells, `bash -l`),
+    then the venv's bin put back in front, as the images' profile does."""
+    bin_dir = f"{venv}/bin"
+    return (f"{host_profile.rstrip()}\n\n"
+            "# kube-pmix local cluster: kubexec, prterun and the tools on PATH in login shells\n"
+            f'case ":$PATH:" in *":{bin_dir}:"*) ;; *) PATH="{bin_dir}:$PATH" ;; esac\n'
+            "export PATH\n")

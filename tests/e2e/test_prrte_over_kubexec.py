@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.jobs import run_job, wait_no_prted
+from tests.e2e.jobs import prted_pids, run_job, wait_no_prted
 
 pytestmark = [pytest.mark.cluster, pytest.mark.mpi]
 
@@ -99,3 +99,70 @@ def test_deleted_pod_fails_fast_and_leaves_no_daemon(cluster_factory):
     assert victim in result.stdout + result.stderr
     survivors = [pod for pod in cluster.compute_pods if pod != victim]
     assert wait_no_prted(cluster, survivors) == {}
+
+
+def _ranks(cluster, pods, mark: str) -> dict[str, list[int]]:
+    """`sleep MARK` ranks alive, per pod."""
+    found: dict[str, list[int]] = {}
+    for pod in pods:
+        for pid in cluster.pod_pids(pod):
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if argv[:2] == [b"sleep", mark.encode()]:
+                found.setdefault(pod, []).append(pid)
+    return found
+
+
+def test_pod_deleted_while_its_prted_runs_ends_the_job_and_leaves_nothing(cluster_factory):
+    """The daemon is up and its rank running when the pod goes: prterun must notice, say
+    which pod, exit non-zero within a bound, and the other pods' daemons and ranks go."""
+    import threading
+    import time
+
+    mark, bound = "3143", 60.0
+    cluster = cluster_factory(nodes=3)
+    victim = cluster.compute_pods[1]
+    result: dict[str, subprocess.CompletedProcess[str]] = {}
+
+    def job() -> None:
+        result["job"] = cluster.pod_exec(
+            cluster.login_pod, ["/bin/bash", "-c", f"prterun --map-by ppr:1:node sleep {mark}"],
+            timeout=bound + 60)
+
+    runner = threading.Thread(target=job, daemon=True)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(_ranks(cluster, cluster.compute_pods,
+                                                         mark)) < 3:
+            time.sleep(0.2)
+        assert set(_ranks(cluster, cluster.compute_pods, mark)) == set(cluster.compute_pods)
+        assert victim in prted_pids(cluster, [victim])
+        deleted_at = time.monotonic()
+        cluster.delete_pod(victim)
+        runner.join(bound)
+        took = time.monotonic() - deleted_at
+        assert not runner.is_alive(), f"prterun still running {bound:.0f} s after {victim} went"
+    finally:
+        if runner.is_alive():  # leave nothing to the teardown's leftovers check
+            cluster.pod_exec(cluster.login_pod, ["pkill", "-x", "prterun"], timeout=30)
+            runner.join(30)
+    done = result["job"]
+    said = done.stdout + done.stderr
+    assert f"on node {victim}" in said, said[-2000:]  # the pod is named
+    survivors = [pod for pod in cluster.compute_pods if pod != victim]
+    assert wait_no_prted(cluster, survivors) == {}
+    assert _ranks(cluster, survivors, mark) == {}
+    left_in_login = cluster.pod_exec(cluster.login_pod, "pgrep -u mpiuser -x 'prterun|kubexec'")
+    assert left_in_login.stdout.strip() == ""
+    print(f"prterun exited {done.returncode} {took:.1f} s after {victim} was deleted")
+    if done.returncode == 0:
+        # Seen every time with PRRTE 3.0 (Open MPI 5 wheel): it prints "PRTE has lost
+        # communication with a remote daemon ... will terminate the job", ends every other
+        # daemon and rank, and exits 0, because the lost daemon's rank never reports its
+        # death. The rest of this test holds; the exit status is PRRTE's to fix (or the
+        # launcher's to catch). xfail, not strict: it passes once prterun says non-zero.
+        pytest.xfail("PRRTE 3.0: prterun exits 0 after losing a daemon mid-job")
+    assert done.returncode != 0

@@ -1,29 +1,27 @@
 """Each MPI rank in its own rootless podman container, across the local cluster's pods.
 
-The seed README's flow, run inside the login pod as the pod user: load the
-application image once per node with `prterun --map-by ppr:1:node`, then
-`prterun --map-by ppr:2:node -x MPI_IMAGE wrap-container init_finalize`.
-No registry is reachable, so the image is a root filesystem made from this
-host's files (wrap.localimage) and the MPI install is bind-mounted into it.
+The seed README's flow as typed, inside the login pod as the pod user: the
+project's built `k8s-mpi` image is in the cluster's registry; `podman pull -q
+$MPI_IMAGE` in the login pod, `prterun --map-by ppr:1:node podman pull -q
+$MPI_IMAGE` on every node, then `prterun --personality ompi --map-by ppr:2:node
+-x MPI_IMAGE /opt/hpc/local/bin/wrap-container.sh /opt/hpc/examples/bin/init_finalize`.
+The ranks run the image's own Open MPI and example; only the PMIx server is the
+pods' (PMIx across installs, the separated model's point).
 """
 
 from __future__ import annotations
 
 import re
-import shlex
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from wrap.localimage import write_rootfs
+from tests.e2e.jobs import run_job, wait_no_prted
 
 pytestmark = [pytest.mark.cluster, pytest.mark.mpi, pytest.mark.podman]
 
-REPO = Path(__file__).resolve().parents[2]
-VENV = Path(sys.executable).parent.parent
-IMAGE = "localhost/kube-pmix-e2e-mpi:latest"
+WRAP = "/opt/hpc/local/bin/wrap-container.sh"
+EXAMPLE = "/opt/hpc/examples/bin/init_finalize"
 
 
 def in_login(cluster, command: str, timeout: float = 300):
@@ -54,38 +52,29 @@ def containers_left(cluster, timeout: float = 30) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def cluster_with_image(local_cluster, podman_user, init_finalize):
-    """The session cluster with IMAGE loaded in every compute pod's own image store."""
-    out = REPO / "build" / "images"
-    out.mkdir(parents=True, exist_ok=True)
-    out.chmod(0o755)
-    tarball = out / "e2e-mpi-rootfs.tar"
-    programs = [str(p) for p in (VENV / "bin").glob("prte*")] + [str(init_finalize)]
-    write_rootfs(tarball, programs, skip_prefixes=[str(VENV)])
-    tarball.chmod(0o644)
-    load = in_login(
+def cluster_with_image(local_cluster, mpi_image_in_cluster):
+    """The session cluster with the image pulled in the login pod and on every node."""
+    pull = in_login(
         local_cluster,
-        f"prterun --map-by ppr:1:node podman import -q {tarball} {IMAGE}",
+        f"export MPI_IMAGE={mpi_image_in_cluster}; podman pull -q $MPI_IMAGE && "
+        "prterun --map-by ppr:1:node podman pull -q $MPI_IMAGE",
     )
-    assert load.returncode == 0, load.stdout + load.stderr
+    assert pull.returncode == 0, pull.stdout + pull.stderr
     yield local_cluster
-    for pod in local_cluster.compute_pods:
-        local_cluster.pod_exec(pod, ["podman", "rmi", "-f", IMAGE], timeout=120)
-    tarball.unlink(missing_ok=True)
+    for pod in [*local_cluster.compute_pods, local_cluster.login_pod]:
+        local_cluster.pod_exec(pod, ["podman", "rmi", "-f", mpi_image_in_cluster], timeout=120)
 
 
-def wrapped_job(args: str) -> str:
-    mounts = f"--volume={VENV}:{VENV}:ro --volume={REPO / 'build'}:{REPO / 'build'}:ro"
+def wrapped_job(image: str, args: str) -> str:
     return (
-        f"export MPI_IMAGE={IMAGE} CONTAINER_ARGS={shlex.quote(mounts)}; "
-        f"prterun --personality ompi --map-by ppr:2:node -x MPI_IMAGE -x CONTAINER_ARGS "
-        f"wrap-container {args}"
+        f"export MPI_IMAGE={image}; "
+        f"prterun --personality ompi --map-by ppr:2:node -x MPI_IMAGE {WRAP} {args}"
     )
 
 
-def test_every_rank_in_its_own_container(cluster_with_image, init_finalize):
+def test_every_rank_in_its_own_container(cluster_with_image, mpi_image_in_cluster):
     cluster = cluster_with_image
-    result = in_login(cluster, wrapped_job(f"{init_finalize} -r"))
+    result = in_login(cluster, wrapped_job(mpi_image_in_cluster, f"{EXAMPLE} -r"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"^\s*0\) Size: 10 \(Running\)$", result.stdout, re.M), result.stdout
     ranks = re.findall(r"^rank (\d+)/10 host (\S+) mntns (\S+)$", result.stdout, re.M)
@@ -104,9 +93,37 @@ def test_every_rank_in_its_own_container(cluster_with_image, init_finalize):
     assert containers_left(cluster) == {}
 
 
-def test_failing_rank_fails_the_job(cluster_with_image, init_finalize):
+def test_failing_rank_fails_the_job(cluster_with_image, mpi_image_in_cluster):
     cluster = cluster_with_image
-    result = in_login(cluster, wrapped_job(f"{init_finalize} -e 3"))
+    result = in_login(cluster, wrapped_job(mpi_image_in_cluster, f"{EXAMPLE} -e 3"))
     assert result.returncode != 0
     assert "exiting with 3 on purpose" in result.stdout + result.stderr
+    assert containers_left(cluster) == {}
+
+
+def test_prun_injected_into_the_image_reaches_the_outer_dvm(cluster_with_image,
+                                                            mpi_image_in_cluster):
+    """The FAQ: daemons from the runtime (`prte --daemonize`), `prun` run inside the
+    application container (wrap-container --prun mounts the outer PRRTE) reaching them,
+    and the ranks it starts each in a container of their own again."""
+    cluster = cluster_with_image
+    wrap_prun = f"{WRAP} -e MPI_IMAGE --prun --dvm-uri /tmp/faq-dvm.uri prun --personality ompi"
+    script = (
+        f"export MPI_IMAGE={mpi_image_in_cluster}; unset PRTE_MCA_schizo_proxy; "
+        "prte --daemonize --report-uri /tmp/faq-dvm.uri || exit 9; "
+        f"{wrap_prun} hostname | sort | uniq -c; "
+        f"{wrap_prun} --map-by ppr:2:node -x MPI_IMAGE {WRAP} {EXAMPLE}; status=$?; "
+        "pterm; exit $status"
+    )
+    try:
+        result = run_job(cluster, script, hang_after=240, launcher="prte")
+    finally:
+        cluster.pod_exec(cluster.login_pod, ["pkill", "-x", "prte"], timeout=30)
+    assert result.returncode == 0, result.stdout + result.stderr
+    counts = dict((host, int(n)) for n, host in
+                  re.findall(r"^\s*(\d+) (\S+)$", result.stdout, re.M))
+    assert sorted(counts) == sorted(cluster.compute_pods), result.stdout
+    assert len(set(counts.values())) == 1, counts  # the same number of ranks on every node
+    assert re.search(r"^\s*0\) Size: 10 \(Running\)$", result.stdout, re.M), result.stdout
+    assert wait_no_prted(cluster, cluster.compute_pods) == {}
     assert containers_left(cluster) == {}

@@ -71,3 +71,25 @@ def test_two_clusters_coexist_on_different_subnets(local_cluster, cluster_factor
     assert a.rsplit(".", 1)[0] != b.rsplit(".", 1)[0]
     result = other.pod_exec(other.compute_pods[0], "hostname")
     assert result.stdout.strip() == other.compute_pods[0]
+
+
+def test_login_without_pod_or_command_is_a_login_shell_with_the_tools(local_cluster):
+    """`kube-pmix local login` opens `bash -l` in the login pod; a login shell reads
+    /etc/profile (which resets PATH) and must still find prterun and kubexec."""
+    result = subprocess.run(
+        [sys.executable, "-m", "kube_pmix", "local", "login", "--name", local_cluster.name],
+        input="hostname; command -v prterun kubexec; shopt -q login_shell && echo login\n",
+        capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    host, prterun, kubexec, login = result.stdout.split()
+    venv_bin = f"{local_cluster.venv}/bin"
+    assert (host, prterun, kubexec, login) == (
+        local_cluster.login_pod, f"{venv_bin}/prterun", f"{venv_bin}/kubexec", "login")
+
+
+def test_a_login_shell_in_a_compute_pod_keeps_the_pod_environment(local_cluster):
+    pod = local_cluster.compute_pods[0]
+    done = local_cluster.pod_exec(pod, ["bash", "-lc", "command -v prterun; "
+                                        "echo $PRTE_MCA_plm_ssh_agent"])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [f"{local_cluster.venv}/bin/prterun", "kubexec"]

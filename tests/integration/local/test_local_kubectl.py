@@ -87,7 +87,7 @@ def test_exec_runs_as_pod_user_in_pod_environment(local_cluster, kubectl):
 
 def test_exec_with_container_names(local_cluster, kubectl):
     login = local_cluster.login_pod
-    ok = kubectl("exec", login, "-c", "login", "--", "hostname")
+    ok = kubectl("exec", login, "-c", "hpc-login", "--", "hostname")
     assert (ok.returncode, ok.stdout) == (0, f"{login}\n"), ok.stderr
     bad = kubectl("exec", login, "-c", "nope", "--", "true")
     assert bad.returncode == 1

@@ -66,8 +66,9 @@ def test_pod_to_pod_tcp_by_service_name(local_cluster):
     pause = local_cluster.pods()[server_pod]["pause_pid"]
     from kube_pmix.local.netns import pod_command
 
-    argv = pod_command(pause, [python, "-c", TCP_ECHO], {"PATH": "/usr/bin:/bin"}, "/")
-    server = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    argv = pod_command(pause, [python, "-c", TCP_ECHO], "/")
+    server = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True,
+                              env={"PATH": "/usr/bin:/bin"})
     try:
         assert server.stdout is not None and server.stdout.readline() == "listening\n"
         result = local_cluster.pod_exec(

@@ -1,4 +1,5 @@
-"""kube-pmix-wait-for-pods against the local cluster's real API (list + watch):
+"""kube-pmix-wait-for-pods against the local cluster's real API (list + watch), always as the
+pods' service account (the manifests' Role, nothing more):
 hostfiles in ordinal order, pods that turn Ready late, pods that never do, and
 in-cluster use from inside the login pod (service-account config, DNS names)."""
 
@@ -31,7 +32,8 @@ def _add_pod(cluster: Any, name: str, app: str, **annotations: str) -> None:
 
 
 def test_hostfiles_of_the_compute_pods(local_cluster: Any, tmp_path: Path) -> None:
-    done = _waiter(local_cluster.kubeconfig, "--count", "5", "--slots", "2", "-o", str(tmp_path))
+    done = _waiter(local_cluster.service_account_kubeconfig, "--count", "5", "--slots", "2",
+                   "-o", str(tmp_path))
     assert done.returncode == 0, done.stderr
     pods = local_cluster.compute_pods
     assert pods == [f"hpc-cn-{i}" for i in range(5)]
@@ -60,7 +62,7 @@ def test_pods_that_become_ready_late(cluster_factory: Any, tmp_path: Path) -> No
     """The waiter is already watching when the pods appear, not Ready, and turn Ready later."""
     cluster = cluster_factory(nodes=1)
     waiter = subprocess.Popen(
-        [WAITER, "--kubeconfig", cluster.kubeconfig, "--no-dns", "-l", "app=late",
+        [WAITER, "--kubeconfig", cluster.service_account_kubeconfig, "--no-dns", "-l", "app=late",
          "--service", "", "--count", "2", "-o", str(tmp_path), "--timeout", "90"],
         stderr=subprocess.PIPE, text=True)
     try:
@@ -88,8 +90,8 @@ def test_pods_that_never_become_ready_are_named(cluster_factory: Any, tmp_path: 
     cluster = cluster_factory(nodes=1)
     _add_pod(cluster, "stuck-0", "stuck")
     _add_pod(cluster, "stuck-1", "stuck", **{"kube-pmix.dev/never-ready": "true"})
-    done = _waiter(cluster.kubeconfig, "-l", "app=stuck", "--count", "3", "-o", str(tmp_path),
-                   "--timeout", "3")
+    done = _waiter(cluster.service_account_kubeconfig, "-l", "app=stuck", "--count", "3",
+                   "-o", str(tmp_path), "--timeout", "3")
     assert done.returncode == 1
     last = done.stderr.strip().splitlines()[-1]
     assert last == ("wait-for-pods: timed out in namespace kube-pmix: 1 of 3 pods ready after "

@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from kube_pmix.local.api import make_app
 from kube_pmix.local.auth import identities
 from kube_pmix.local.config import ClusterConfig
+from kube_pmix.local.faults import ExecFaults
 from kube_pmix.local.model import Container, PodState
 from kube_pmix.local.store import PodStore
 
@@ -25,15 +26,27 @@ CONFIG = ClusterConfig(name="t", nodes=1, subnet_index=9, idle_timeout=None, adm
                        sa_token="sa", restricted_token="ro", venv="/v", uid=0, gid=0,
                        home="/", user="root")
 TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io"
+# the pods' account ("sa") may read pods and exec into p1 only, as the manifests' Role says
+POD_RBAC = [
+    {"kind": "Role", "metadata": {"name": "r", "namespace": "kube-pmix"},
+     "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
+               {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create", "get"],
+                "resourceNames": ["p1"]}]},
+    {"kind": "RoleBinding", "metadata": {"name": "r", "namespace": "kube-pmix"},
+     "roleRef": {"kind": "Role", "name": "r"},
+     "subjects": [{"kind": "ServiceAccount", "name": "hpc-cluster", "namespace": "kube-pmix"}]},
+]
 EXEC = "/api/v1/namespaces/kube-pmix/pods/{}/exec"
 
 
 class Backend:
-    def __init__(self, idle_timeout: Optional[float] = None) -> None:
+    def __init__(self, idle_timeout: Optional[float] = None,
+                 exec_errors: Optional[dict[int, float]] = None) -> None:
         self.store = PodStore("10.0.0.1", lambda: None)
         self.ready = True
         self.idle_timeout = idle_timeout
-        self.identities = identities(CONFIG)
+        self.identities = identities(CONFIG, POD_RBAC)
+        self.exec_faults = ExecFaults(exec_errors)
         self.procs: list[asyncio.subprocess.Process] = []
         for name, containers, init in (("p1", ["c"], []), ("login", ["login"], ["job-waiter"])):
             pod = PodState(name, {"role": name}, [Container(c) for c in containers],
@@ -54,9 +67,10 @@ class Backend:
         return proc
 
 
-def run(scenario, idle_timeout: Optional[float] = None) -> Any:
+def run(scenario, idle_timeout: Optional[float] = None,
+        exec_errors: Optional[dict[int, float]] = None) -> Any:
     async def main() -> Any:
-        backend = Backend(idle_timeout)
+        backend = Backend(idle_timeout, exec_errors)
         try:
             async with TestClient(TestServer(make_app(backend))) as client:
                 return await scenario(client)
@@ -153,6 +167,78 @@ def test_exec_errors_before_upgrade_are_status_json(pod, query, token, code, rea
 
     status, body = run(scenario)
     assert (status, body["code"], body["reason"], body["kind"]) == (code, code, reason, "Status")
+
+
+def test_exec_errors_switch_refuses_its_share_with_real_status_bodies():
+    async def scenario(client: TestClient) -> list[tuple[int, Optional[str], dict[str, Any]]]:
+        out = []
+        for method in ("get", "get", "post", "get", "get", "post", "post"):
+            response = await getattr(client, method)(
+                EXEC.format("p1") + "?command=true&stdout=1", headers=auth())
+            out.append((response.status, response.headers.get("Retry-After"),
+                        await response.json()))
+        return out
+
+    answers = run(scenario, exec_errors={429: 0.25, 503: 0.25})
+    # WebSocket (GET) requests 1 and 3 are served (here: 400, no upgrade asked), 2 is 429,
+    # 4 is 503; each POST right after a refusal (kubectl's SPDY fallback) repeats it once
+    assert [a[0] for a in answers] == [400, 429, 429, 400, 503, 503, 400]
+    _, retry, too_many = answers[1]
+    assert retry == "1" and answers[2][1] == "1"
+    assert too_many == {"kind": "Status", "apiVersion": "v1", "metadata": {},
+                        "status": "Failure", "reason": "TooManyRequests", "code": 429,
+                        "message": "Too many requests, please try again later.",
+                        "details": {"retryAfterSeconds": 1}}
+    _, retry, unavailable = answers[4]
+    assert retry is None
+    assert (unavailable["kind"], unavailable["reason"], unavailable["code"]) == (
+        "Status", "ServiceUnavailable", 503)
+
+
+def test_the_service_account_gets_its_role_and_nothing_more():
+    async def scenario(client: TestClient) -> list[tuple[str, int]]:
+        out = []
+        for method, path in (
+            ("get", "/api/v1/namespaces/kube-pmix/pods"),
+            ("get", "/api/v1/namespaces/kube-pmix/pods/login"),
+            ("get", "/api/v1/pods"),  # every namespace: cluster scope
+            ("get", "/api/v1/namespaces"),
+            ("get", "/api/v1/namespaces/kube-pmix"),
+            ("delete", "/api/v1/namespaces/kube-pmix/pods/p1"),
+            ("post", EXEC.format("login") + "?command=true&stdout=1"),
+            ("get", EXEC.format("login") + "?command=true&stdout=1"),
+            ("post", EXEC.format("p1") + "?command=true&stdout=1"),  # allowed: 400 for SPDY
+        ):
+            response = await getattr(client, method)(path, headers=auth("sa"))
+            body = await response.json()
+            out.append((body.get("message", ""), response.status))
+        return out
+
+    answers = run(scenario)
+    assert [status for _, status in answers] == [200, 200, 403, 403, 403, 403, 403, 403, 400]
+    user = "system:serviceaccount:kube-pmix:hpc-cluster"
+    assert answers[6][0] == answers[7][0] == (
+        f'pods "login" is forbidden: User "{user}" cannot create resource "pods/exec" in API '
+        'group "" in the namespace "kube-pmix"')
+    assert answers[3][0] == (f'namespaces is forbidden: User "{user}" cannot list resource '
+                             '"namespaces" in API group "" at the cluster scope')
+
+
+@pytest.mark.parametrize(("name", "hostname"), [("../../etc", None), ("a/b", None),
+                                                ("ok", "../x")])
+def test_pod_names_are_validated_before_the_pod_is_made(name, hostname):
+    async def scenario(client: TestClient) -> tuple[int, dict[str, Any]]:
+        spec: dict[str, Any] = {"containers": [{"name": "c"}]}
+        if hostname:
+            spec["hostname"] = hostname
+        response = await client.post("/api/v1/namespaces/kube-pmix/pods", headers=auth(),
+                                     json={"metadata": {"name": name}, "spec": spec})
+        return response.status, await response.json()
+
+    status, body = run(scenario)  # the backend's create_pod would raise: never reached
+    assert (status, body["reason"]) == (422, "Invalid")
+    assert body["message"].startswith(f'Pod "{name}" is invalid: ')
+    assert "RFC 1123" in body["message"]
 
 
 def test_exec_unsupported_subprotocol_is_refused():

@@ -21,24 +21,27 @@ from kube_pmix.local.users import unreachable_parent
 
 
 def config(**kw) -> ClusterConfig:
-    base = dict(name="t", nodes=2, subnet_index=7, idle_timeout=None, admin_token="a",
+    base = dict(name="t", nodes=2, subnet_index=8, idle_timeout=None, admin_token="a",
                 sa_token="s", restricted_token="r", venv="/v", uid=1001, gid=1001,
                 home="/home/u", user="u")
     base.update(kw)
     return ClusterConfig(**base)  # type: ignore[arg-type]
 
 
-def test_pod_command_chain_without_shell():
-    argv = netns.pod_command(42, ["hostname"], {"A": "1"}, "/home/u", (1001, 1002))
-    assert argv == ["nsenter", "-t", "42", "-m", "-u", "-i", "-n", "-p", "--",
-                    "setpriv", "--reuid=1001", "--regid=1002", "--init-groups", "--",
-                    "env", "-i", "-C", "/home/u", "A=1", "hostname"]
+def test_pod_command_chain_without_shell_nor_environment():
+    argv = netns.pod_command(42, ["hostname"], "/home/u", (1001, 1002))
+    tool = netns.tool
+    assert argv == [tool("nsenter"), "-t", "42", "-m", "-u", "-i", "-n", "-p", "--",
+                    tool("setpriv"), "--reuid=1001", "--regid=1002", "--init-groups", "--",
+                    tool("env"), "-C", "/home/u", "--", "hostname"]
+    # the chain's tools do not depend on the pod's PATH
+    assert all(word.startswith("/") for word in (argv[0], argv[9], argv[14]))
 
 
 def test_pod_command_tty_and_root():
-    argv = netns.pod_command(42, ["bash"], {}, "/root", None, tty=True)
-    assert argv[9:12] == ["setsid", "-w", "-c"]
-    assert "setpriv" not in argv
+    argv = netns.pod_command(42, ["bash"], "/root", None, tty=True)
+    assert argv[9:12] == [netns.tool("setsid"), "-w", "-c"]
+    assert netns.tool("setpriv") not in argv
 
 
 def test_network_batches():
@@ -70,7 +73,7 @@ def test_pod_environment():
     assert env["PRTE_PREFIX"] == "/v"
     assert env["PRTE_MCA_plm_ssh_agent"] == "kubexec"
     assert env["PRTE_MCA_prte_default_hostfile"] == "/opt/hpc/etc/hostfile"
-    assert (env["KUBERNETES_SERVICE_HOST"], env["KUBERNETES_SERVICE_PORT"]) == ("10.244.7.1", "443")
+    assert (env["KUBERNETES_SERVICE_HOST"], env["KUBERNETES_SERVICE_PORT"]) == ("10.244.8.1", "443")
     assert (env["HOSTNAME"], env["HOME"], env["USER"], env["EXTRA"]) == (
         "hpc-cn-1", "/home/u", "u", "x")
     assert "TERM" not in env
@@ -79,8 +82,16 @@ def test_pod_environment():
 def test_subnet_index_is_stable_and_skips_taken():
     first = pick_subnet_index("kp-test", [])
     assert first == pick_subnet_index("kp-test", [])
-    assert 1 <= first <= 250
-    assert pick_subnet_index("kp-test", [first]) != first
+    assert 4 <= first <= 252 and first % 4 == 0
+    second = pick_subnet_index("kp-test", [first])
+    assert second != first
+    assert not config(subnet_index=first).subnet.overlaps(config(subnet_index=second).subnet)
+
+
+def test_a_cluster_subnet_holds_the_benchmark_s_256_pods_and_more():
+    subnet = config(subnet_index=pick_subnet_index("kp-bench", [])).subnet
+    pods = subnet.num_addresses - 3  # network, broadcast, gateway
+    assert pods >= 1000
 
 
 def test_config_round_trip(tmp_path):

@@ -47,21 +47,41 @@ def test_the_ssh_secret_validates_too() -> None:
 
 
 def test_names_and_labels_match_the_local_cluster(rendered: dict[str, list[Manifest]]) -> None:
+    """The manifests, kube_pmix.names and the local cluster's pods say the same names."""
+    from kube_pmix import names
+    from kube_pmix.local.daemon import initial_pods
+
+    local = initial_pods(2, "abcde")
+    local_compute, local_login = local[0], local[-1]
     for objects in rendered.values():
         sts = find(objects, "StatefulSet")
-        assert sts["metadata"]["name"] == "hpc-cn"
-        assert sts["spec"]["serviceName"] == "hpc-cluster"
+        assert sts["metadata"]["name"] == names.STATEFULSET
+        assert sts["spec"]["serviceName"] == names.SERVICE
         assert sts["spec"]["podManagementPolicy"] == "Parallel"
-        labels = sts["spec"]["template"]["metadata"]["labels"]
-        assert labels["app"] == "hpc-compute-nodes" and labels["hpcnode"] == "compute-node"
+        compute = sts["spec"]["template"]
+        assert compute["metadata"]["labels"] == dict(names.COMPUTE_LABELS,
+                                                     **{names.CLUSTER_LABEL: names.SERVICE})
+        assert sts["spec"]["selector"]["matchLabels"] == names.COMPUTE_LABELS
+        assert [c["name"] for c in compute["spec"]["containers"]] == [names.COMPUTE_CONTAINER]
+        assert compute["spec"]["serviceAccountName"] == names.SERVICE_ACCOUNT
         svc = find(objects, "Service")
-        assert svc["metadata"]["name"] == "hpc-cluster" and svc["spec"]["clusterIP"] == "None"
+        assert svc["metadata"]["name"] == names.SERVICE and svc["spec"]["clusterIP"] == "None"
         job = find(objects, "Job")
-        assert job["metadata"]["name"] == "hpc-cluster-login"
-        assert [c["name"] for c in job["spec"]["template"]["spec"]["initContainers"]] == [
-            "job-waiter"
-        ]
-        assert {o["metadata"].get("namespace", "kube-pmix") for o in objects} == {"kube-pmix"}
+        assert job["metadata"]["name"] == names.LOGIN_JOB
+        login = job["spec"]["template"]
+        assert names.LOGIN_LABELS.items() <= login["metadata"]["labels"].items()
+        assert [c["name"] for c in login["spec"]["initContainers"]] == [names.WAITER_CONTAINER]
+        assert [c["name"] for c in login["spec"]["containers"]] == [names.LOGIN_CONTAINER]
+        assert login["spec"]["serviceAccountName"] == names.SERVICE_ACCOUNT
+        assert find(objects, "ServiceAccount")["metadata"]["name"] == names.SERVICE_ACCOUNT
+        assert {o["metadata"].get("namespace", names.NAMESPACE) for o in objects} == {
+            names.NAMESPACE}
+        # the local cluster's pods carry the same labels and containers
+        assert compute["metadata"]["labels"].items() <= local_compute.labels.items()
+        assert login["metadata"]["labels"].items() <= local_login.labels.items()
+        assert [c.name for c in local_compute.containers] == [names.COMPUTE_CONTAINER]
+        assert [c.name for c in local_login.containers] == [names.LOGIN_CONTAINER]
+        assert [c.name for c in local_login.init_containers] == [names.WAITER_CONTAINER]
 
 
 def test_parameters_apply_without_touching_the_sources() -> None:

@@ -91,6 +91,25 @@ def test_ssh_variants_do_not_mount_tokens_on_compute_pods(
         assert automount is (VARIANTS[name].transport == "kubectl"), name
 
 
+def _ssh_volume(spec: Manifest) -> Manifest:
+    return next(v for v in spec.get("volumes", []) if v["name"] == "ssh-keys")
+
+
+def test_the_login_pod_mounts_only_the_ssh_client_keys(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    for name, objects in rendered.items():
+        if not VARIANTS[name].needs_ssh_keys:
+            continue
+        login = find(objects, "Job")["spec"]["template"]["spec"]
+        items = _ssh_volume(login)["secret"].get("items")
+        assert items == [{"key": "id_ed25519", "path": "id_ed25519"},
+                         {"key": "known_hosts", "path": "known_hosts"}], name
+        # the compute pods run sshd (host key, authorized_keys) and ssh (tree spawn): all
+        compute = find(objects, "StatefulSet")["spec"]["template"]["spec"]
+        assert "items" not in _ssh_volume(compute)["secret"], name
+
+
 def _checkov() -> str:
     """checkov lives in its own venv (`make checkov-venv`): its pins conflict with ours."""
     candidates = [os.environ.get("CHECKOV", ""),
@@ -138,12 +157,57 @@ def test_checkov_passes_on_every_containerfile(tmp_path: Path) -> None:
     _run_checkov(images_dir() / "checkov.yaml", tmp_path)
 
 
+def skips_without_reason(text: str) -> list[str]:
+    """The skipped checks of a checkov config whose line directly above is not a comment
+    inside the skip list (the file's header explains nothing about one check)."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.strip() == "skip-check:")
+    missing = []
+    for i in range(start + 1, len(lines)):
+        item = lines[i].strip()
+        if item.startswith("- "):
+            above = lines[i - 1].strip() if i - 1 > start else ""
+            if not above.startswith("#") or above == "#":
+                missing.append(item[2:].strip())
+    return missing
+
+
+def test_the_reason_check_looks_directly_above_each_skip() -> None:
+    text = ("# header: every exception, with its reason\nskip-check:\n"
+            "  # a reason\n  - CKV_A\n  - CKV_B\n\n  - CKV_C\n  # another\n  - CKV_D\n")
+    assert skips_without_reason(text) == ["CKV_B", "CKV_C"]
+    assert skips_without_reason("# header\nskip-check:\n  - CKV_X\n") == ["CKV_X"]
+
+
 def test_checkov_exceptions_all_carry_a_reason() -> None:
     for config in (manifests_dir() / "checkov.yaml", images_dir() / "checkov.yaml"):
-        lines = config.read_text().splitlines()
-        skips = yaml.safe_load("\n".join(lines))["skip-check"]
-        for check in skips:
-            at = next(i for i, line in enumerate(lines) if line.strip() == f"- {check}")
-            # A comment block explains each exception (directly or for the group below it).
-            above = [line for line in lines[:at] if line.strip().startswith("#")]
-            assert above, f"{config.name}: {check} has no reason"
+        text = config.read_text()
+        assert yaml.safe_load(text)["skip-check"], config.name
+        assert skips_without_reason(text) == [], f"{config.name}: skips without a reason"
+
+
+def test_scan_configs_name_test_files_that_exist() -> None:
+    import re
+
+    for config in (manifests_dir() / "checkov.yaml", images_dir() / "checkov.yaml",
+                   images_dir() / ".hadolint.yaml"):
+        named = re.findall(r"tests/[\w/]+\.py", config.read_text())
+        assert named, config.name
+        for path in named:
+            assert (repo_root() / path).is_file(), f"{config.name} names {path}"
+
+
+def test_the_login_job_survives_one_pod_failure_but_not_the_waiter_s_verdicts(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    from launchers.waitfor_cli import EXIT_API, EXIT_TIMEOUT, EXIT_WRITE
+
+    for name, objects in rendered.items():
+        spec = find(objects, "Job")["spec"]
+        assert 1 <= spec["backoffLimit"] <= 3, name
+        rules = spec["podFailurePolicy"]["rules"]
+        final = next(r for r in rules if r["action"] == "FailJob")["onExitCodes"]
+        assert final["containerName"] == "job-waiter" and final["operator"] == "In", name
+        assert {EXIT_TIMEOUT, EXIT_API, EXIT_WRITE, 2} <= set(final["values"]), name
+        ignored = next(r for r in rules if r["action"] == "Ignore")["onPodConditions"]
+        assert ignored == [{"type": "DisruptionTarget", "status": "True"}], name

@@ -1,0 +1,152 @@
+"""Benchmark: `prterun --map-by ppr:1:node hostname` on N pods, three ways of starting daemons.
+
+    python -m bench.prterun            (root: it starts its own local cluster)
+    BENCH_PRTERUN_SIZES=32,128 (default)   BENCH_PRTERUN_ROUNDS=3 (default)
+
+All three use the PRRTE built by `make prrte-k8sgo` (3.0.8 + OpenPMIx 5.0.5),
+so only the daemon launch differs, timed inside the login pod as the pod user:
+
+    k8sgo          plm/k8sgo: one basic_launcher starts every prted (exec API)
+    ssh+kubexec    flat plm/ssh, one `kubexec POD CMD` per daemon
+    ssh+kubectl    flat plm/ssh, one `kubectl exec POD -- /bin/sh -c CMD` per daemon
+                   (the seed's kubexec.sh)
+
+Flat (`plm_ssh_no_tree_spawn`): the HNP starts every daemon itself, as the
+launcher does. Variants interleave within a round; figures are medians. For
+k8sgo the launcher's own "N daemons started over k8s in X s" line splits the
+time into launcher and the rest (prted start-up, wire-up, the job, teardown).
+Results: bench/results/prterun.json and one line
+
+    prterun N=128: ssh+kubectl/k8sgo=X ssh+kubexec/k8sgo=Y
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results" / "prterun.json"
+PREFIX = REPO / "build" / "prrte-k8sgo" / "install"
+CLUSTER = "kp-bench-prterun"
+VARIANTS = ("k8sgo", "ssh+kubexec", "ssh+kubectl")
+STARTED = re.compile(r"(\d+) daemons started over k8s in ([0-9.]+) s")
+# the seed's kubexec.sh, as DESIGN.md quotes it (no -i: no stdin)
+KUBECTL_AGENT = '#!/bin/sh\npod=$1; shift\nexec kubectl exec "$pod" -- /bin/sh -c "$*"\n'
+
+
+def sizes() -> list[int]:
+    return sorted({int(s) for s in os.environ.get("BENCH_PRTERUN_SIZES", "32,128").split(",")
+                   if s.strip()})
+
+
+def command(variant: str, hostfile: Path, agent: Path) -> str:
+    """The bash command line for one run (pure)."""
+    run = f"prterun --hostfile {hostfile} --map-by ppr:1:node hostname"
+    base = f"export PRTE_PREFIX={PREFIX} PATH={PREFIX}/bin:$PATH; "
+    if variant == "k8sgo":
+        return (base + "export PRTE_MCA_plm=k8sgo "
+                "PRTE_MCA_plm_k8sgo_launch_script=$(command -v basic_launcher); " + run)
+    agent_cmd = "kubexec" if variant == "ssh+kubexec" else str(agent)
+    return (base + f"export PRTE_MCA_plm=ssh PRTE_MCA_plm_ssh_agent={agent_cmd} "
+            "PRTE_MCA_plm_ssh_no_tree_spawn=1; " + run)
+
+
+def run_once(cluster: Any, cmd: str, pods: int) -> dict[str, Any]:
+    start = time.perf_counter()
+    done = cluster.pod_exec(cluster.login_pod, ["/bin/bash", "-c", cmd], timeout=600)
+    wall = time.perf_counter() - start
+    lines = done.stdout.split()
+    if done.returncode != 0 or len(lines) != pods:
+        raise RuntimeError(f"{cmd!r}: status {done.returncode}, {len(lines)}/{pods} lines: "
+                           f"{done.stderr[-2000:]}")
+    record: dict[str, Any] = {"wall_s": wall}
+    found = STARTED.search(done.stderr)
+    if found:
+        record["launcher_started_all_s"] = float(found.group(2))
+    return record
+
+
+def median(records: list[dict[str, Any]], key: str) -> float:
+    values = [r[key] for r in records if key in r]
+    return statistics.median(values) if values else float("nan")
+
+
+def run_bench(rounds: int) -> dict[str, Any]:
+    from kube_pmix.local.cluster import Cluster, down
+
+    work = REPO / "build" / "bench-prterun"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    work.chmod(0o755)
+    agent = work / "kubexec.sh"
+    agent.write_text(KUBECTL_AGENT)
+    agent.chmod(0o755)
+    down(CLUSTER)
+    cluster = Cluster.up(name=CLUSTER, nodes=max(sizes()))
+    figures: dict[str, Any] = {}
+    try:
+        for n in sizes():
+            hostfile = work / f"hostfile-{n}"
+            hostfile.write_text("".join(f"{p}\n" for p in cluster.compute_pods[:n]))
+            hostfile.chmod(0o644)
+            runs: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
+            for v in VARIANTS:  # warm-up: page cache, kubectl discovery cache
+                run_once(cluster, command(v, hostfile, agent), n)
+            for _ in range(rounds):
+                for v in VARIANTS:
+                    runs[v].append(run_once(cluster, command(v, hostfile, agent), n))
+                    print(f"  N={n} {v}: {runs[v][-1]['wall_s']:.2f} s", flush=True)
+            figures[str(n)] = {
+                v: {"median_s": median(runs[v], "wall_s"),
+                    "launcher_median_s": median(runs[v], "launcher_started_all_s"),
+                    "runs": runs[v]}
+                for v in VARIANTS
+            }
+    finally:
+        down(CLUSTER)
+        shutil.rmtree(work, ignore_errors=True)
+    return figures
+
+
+def main(argv: list[str]) -> int:
+    if os.geteuid() != 0:
+        print("prterun: skipped (the local cluster needs root)")
+        return 1
+    if not (PREFIX / "bin" / "prterun").exists():
+        print(f"prterun: {PREFIX} missing; run make prrte-k8sgo")
+        return 1
+    rounds = int(os.environ.get("BENCH_PRTERUN_ROUNDS", "3"))
+    figures = run_bench(rounds)
+    top = figures[str(max(sizes()))]
+    k8sgo = top["k8sgo"]["median_s"]
+    summary = {
+        "n": max(sizes()),
+        "ssh_kubectl_over_k8sgo": top["ssh+kubectl"]["median_s"] / k8sgo,
+        "ssh_kubexec_over_k8sgo": top["ssh+kubexec"]["median_s"] / k8sgo,
+        "k8sgo_launcher_share": top["k8sgo"]["launcher_median_s"] / k8sgo,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps({
+        "summary": summary,
+        "per_size": figures,
+        "where": "login pod of a local cluster, as the pod user; PRRTE 3.0.8 with plm/k8sgo",
+        "machine": {"cpus": os.cpu_count(), "load": os.getloadavg(),
+                    "python": platform.python_version()},
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }, indent=2) + "\n")
+    print(f"prterun N={summary['n']}: ssh+kubectl/k8sgo={summary['ssh_kubectl_over_k8sgo']:.2f} "
+          f"ssh+kubexec/k8sgo={summary['ssh_kubexec_over_k8sgo']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

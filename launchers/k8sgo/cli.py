@@ -1,0 +1,272 @@
+"""`k8sgo-launcher` (alias `basic_launcher`): the CLI; it alone prints and picks exit statuses.
+
+Called by PRRTE's plm/k8sgo as `k8sgo-launcher [-q] -f HOSTFILE -- PRTED ARGV...`.
+Everything before `--` is ours (click); everything after it is the daemon's
+argv and is never parsed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import resource
+import signal
+import sys
+import time
+from typing import Any, Callable, Optional, Sequence
+
+import click
+
+from launchers.k8sgo import hostfile
+from launchers.k8sgo.errors import (
+    HostfileError,
+    LauncherError,
+    NoCredentials,
+    UnknownHost,
+    Unreachable,
+    UsageError,
+)
+from launchers.k8sgo.fanout import Fanout, Outcome
+from launchers.k8sgo.settings import DEFAULT_SSH_PORT, Settings
+
+PROG = "k8sgo-launcher"
+EXIT_OK = 0
+EXIT_DAEMON_FAILED = 1
+EXIT_USAGE = 2
+EXIT_HOSTFILE = 3
+EXIT_UNKNOWN_HOST = 4
+EXIT_NO_CREDENTIALS = 5
+EXIT_UNREACHABLE = 6
+_EXIT_FOR: dict[type, int] = {
+    UsageError: EXIT_USAGE,
+    HostfileError: EXIT_HOSTFILE,
+    UnknownHost: EXIT_UNKNOWN_HOST,
+    NoCredentials: EXIT_NO_CREDENTIALS,
+    Unreachable: EXIT_UNREACHABLE,
+}
+DEFAULTS = Settings()
+SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+
+EPILOG = f"""\b
+Daemon i (0-based hostfile line) runs PRTED ARGV... unchanged with
+PRTE_ESS_K8SGO_ID=i in its environment, under kubexec-guard in its pod.
+Hostfile: one host per line (pod name, pod.service[.namespace[.svc...]] or
+pod IP), blank lines and # comments skipped, tokens after the host (slots=4)
+ignored, a duplicate host refused. Daemons' stdout/stderr pass through
+unchanged; -q silences our progress lines, never errors or daemon output.
+The first failure ends every other daemon (unless --keep-going); SIGTERM,
+SIGINT and SIGHUP end them all and the launcher exits within 5 s.
+
+\b
+Exit statuses:
+  {EXIT_OK}    every daemon exited 0
+  {EXIT_DAEMON_FAILED}    a daemon failed (one line per failed host on stderr)
+  {EXIT_USAGE}    bad usage: unknown flag, missing `--`, no command
+  {EXIT_HOSTFILE}    hostfile missing, unreadable, empty, or a duplicate host
+  {EXIT_UNKNOWN_HOST}    a host names no pod (k8s) or does not resolve (ssh)
+  {EXIT_NO_CREDENTIALS}    no cluster credentials (k8s) or no ssh key (ssh)
+  {EXIT_UNREACHABLE}    the cluster could not be asked before launching
+  128+N  ended by signal N (after ending every daemon)
+"""
+
+
+def _env(name: str) -> dict[str, Any]:
+    return {"envvar": f"K8SGO_{name}", "show_envvar": True}
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EPILOG,
+               options_metavar="[OPTIONS] -- PRTED [ARGV]...")
+@click.option("-q", "--quiet", is_flag=True, help="No progress lines of our own.")
+@click.option("-f", "--hostfile", "hostfile_path", metavar="HOSTFILE", required=True,
+              help="Hosts, one per line, in daemon order.")
+@click.option("--transport", type=click.Choice(["k8s", "ssh"]), default="k8s",
+              show_default=True, **_env("TRANSPORT"),
+              help="Kubernetes exec API, or ssh (asyncssh).")
+@click.option("--namespace", **_env("NAMESPACE"),
+              help="k8s: namespace of hosts that name none [kubeconfig's / the pod's].")
+@click.option("--container", **_env("CONTAINER"), help="k8s: container to exec in [the first].")
+@click.option("--kubeconfig", **_env("KUBECONFIG"),
+              help="k8s: kubeconfig file [KUBECONFIG, ~/.kube/config, in-cluster].")
+@click.option("--context", **_env("CONTEXT"), help="k8s: kubeconfig context [current].")
+@click.option("--concurrency", type=click.IntRange(1), default=DEFAULTS.concurrency,
+              show_default=True, **_env("CONCURRENCY"),
+              help="Daemon set-ups in flight at once (running daemons hold no slot).")
+@click.option("--connect-timeout", type=click.FloatRange(0, min_open=True),
+              default=DEFAULTS.connect_timeout, show_default=True, **_env("CONNECT_TIMEOUT"),
+              help="Seconds for each connect/handshake step.")
+@click.option("--retry-deadline", type=click.FloatRange(0), default=DEFAULTS.retry_deadline,
+              show_default=True, **_env("RETRY_DEADLINE"),
+              help="Seconds one set-up may take, retries of 429/5xx/refused/reset "
+                   "(before the daemon could have started) included.")
+@click.option("--heartbeat-interval", type=click.FloatRange(0, min_open=True),
+              default=DEFAULTS.heartbeat_interval, show_default=True,
+              **_env("HEARTBEAT_INTERVAL"), help="Seconds between heartbeats to each guard.")
+@click.option("--heartbeat-timeout", type=click.FloatRange(0, min_open=True),
+              default=DEFAULTS.heartbeat_timeout, show_default=True,
+              **_env("HEARTBEAT_TIMEOUT"),
+              help="A guard that hears nothing this long ends its daemon (launcher gone).")
+@click.option("--grace", type=click.FloatRange(0, 2.5), default=DEFAULTS.grace,
+              show_default=True, **_env("GRACE"),
+              help="Seconds between TERM and KILL when ending daemons.")
+@click.option("--guard", default=DEFAULTS.guard, show_default=True, **_env("GUARD"),
+              help="The in-pod guard command.")
+@click.option("--ssh-port", type=click.IntRange(1, 65535), **_env("SSH_PORT"),
+              help=f"ssh: port [ssh config's Port, else {DEFAULT_SSH_PORT}].")
+@click.option("--ssh-user", **_env("SSH_USER"), help="ssh: user [ssh config's User, else ours].")
+@click.option("--ssh-config", "ssh_config", **_env("SSH_CONFIG"),
+              help="ssh: client config files, ':'-separated "
+                   "[/etc/ssh/ssh_config and ~/.ssh/config].")
+@click.option("--keep-going", is_flag=True, **_env("KEEP_GOING"),
+              help="Let the other daemons run when one fails.")
+def command(quiet: bool, hostfile_path: str, ssh_config: Optional[str],
+            **options: Any) -> tuple[Settings, bool, str]:
+    """Start one PRRTE daemon per hostfile line, over the Kubernetes exec API or ssh."""
+    paths = tuple(p for p in (ssh_config or "").split(os.pathsep) if p)
+    return Settings(ssh_config=paths, **options), quiet, hostfile_path
+
+
+def split_argv(args: Sequence[str]) -> tuple[list[str], Optional[list[str]]]:
+    """(our arguments, the daemon argv or None if there is no `--`)."""
+    if "--" not in args:
+        return list(args), None
+    at = list(args).index("--")
+    return list(args[:at]), list(args[at + 1:])
+
+
+def failure_lines(outcomes: Sequence[Outcome]) -> list[str]:
+    """One line per host that failed on its own: host, then exit status or transport error."""
+    lines = []
+    for o in outcomes:
+        if not o.failed:
+            continue
+        if o.error is not None:
+            where = "" if o.started else "not started: "
+            lines.append(f"{o.host}: {where}{o.error.reason}")
+        elif o.status is not None and o.status > 128:
+            lines.append(f"{o.host}: exit status {o.status} (signal {o.status - 128}?)")
+        else:
+            lines.append(f"{o.host}: exit status {o.status}")
+    return lines
+
+
+def exit_status(outcomes: Sequence[Outcome], signalled: Optional[int]) -> int:
+    if signalled is not None:
+        return 128 + signalled
+    if any(o.failed or o.ended_by_us for o in outcomes):
+        return EXIT_DAEMON_FAILED
+    return EXIT_OK
+
+
+def _raise_fd_limit(needed: int) -> None:
+    """One socket per daemon: thousands of pods need more than the usual 1024 descriptors."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = needed + 64
+    if soft != resource.RLIM_INFINITY and soft < want:
+        target = hard if hard == resource.RLIM_INFINITY else min(hard, max(want, soft))
+        # if refused, EMFILE shows up as per-host errors instead
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+def _sink(fd: int) -> Callable[[bytes], None]:
+    """Daemon output, written through unchanged as it arrives."""
+    def write(data: bytes) -> None:
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(fd, view):]
+        except BlockingIOError:
+            import select
+
+            select.select([], [fd], [], 5)
+            write(bytes(view))
+        except OSError:
+            pass  # our reader went away; the daemons run on until they are ended
+
+    return write
+
+
+async def launch(settings: Settings, hosts: list[str], argv: list[str],
+                 say: Callable[[str], None]) -> tuple[list[Outcome], Fanout]:
+    from launchers.k8sgo.transports import load
+
+    transport = load(settings.transport)(settings)
+    await transport.prepare(hosts)
+    engine = Fanout(transport, hosts, argv, concurrency=settings.concurrency,
+                    stdout=_sink(1), stderr=_sink(2), grace=settings.grace,
+                    keep_going=settings.keep_going)
+    loop = asyncio.get_running_loop()
+    for signo in SIGNALS:
+        loop.add_signal_handler(signo, engine.stop, signo)
+    started = time.monotonic()
+
+    async def progress() -> None:
+        while engine.started < len(hosts) and not engine.stopping:
+            await asyncio.sleep(0.05)
+        if not engine.stopping:
+            say(f"{len(hosts)} daemons started over {settings.transport} "
+                f"in {time.monotonic() - started:.2f} s")
+
+    watcher = loop.create_task(progress())
+    try:
+        outcomes = await engine.run()
+    finally:
+        watcher.cancel()
+        for signo in SIGNALS:
+            loop.remove_signal_handler(signo)
+        await transport.close()
+    return outcomes, engine
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    ours, daemon = split_argv(sys.argv[1:] if argv is None else argv)
+
+    def error(message: str) -> None:
+        sys.stderr.write(f"{PROG}: {message}\n")
+
+    try:
+        parsed = command.main(args=ours, prog_name=PROG, standalone_mode=False)
+    except click.UsageError as exc:
+        # without `--`, the daemon's words look like stray arguments to click
+        error(exc.format_message() if daemon is not None
+              else "missing `--` before the daemon command (see --help)")
+        return EXIT_USAGE
+    if not isinstance(parsed, tuple):  # --help was shown
+        return int(parsed or 0)
+    settings, quiet, path = parsed
+    if settings.heartbeat_interval >= settings.heartbeat_timeout:
+        # the guards would end every daemon between two heartbeats
+        error(f"--heartbeat-interval ({settings.heartbeat_interval:g} s) must be shorter than "
+              f"--heartbeat-timeout ({settings.heartbeat_timeout:g} s)")
+        return EXIT_USAGE
+    if daemon is None:
+        error("missing `--` before the daemon command (see --help)")
+        return EXIT_USAGE
+    if not daemon:
+        error("no daemon command after `--`")
+        return EXIT_USAGE
+
+    def say(message: str) -> None:
+        if not quiet:
+            error(message)
+
+    try:
+        hosts = hostfile.read_hostfile(path)
+        _raise_fd_limit(len(hosts))
+        outcomes, engine = asyncio.run(launch(settings, hosts, daemon, say))
+    except LauncherError as exc:
+        error(str(exc))
+        return _EXIT_FOR.get(type(exc), EXIT_USAGE)
+    for line in failure_lines(outcomes):
+        error(line)
+    ended = sum(1 for o in outcomes if o.ended_by_us)
+    if engine.signalled is not None:
+        say(f"{signal.Signals(engine.signalled).name}: ended {ended} daemons")
+    elif ended:
+        say(f"ended the other {ended} daemons after the failure")
+    return exit_status(outcomes, engine.signalled)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

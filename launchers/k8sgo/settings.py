@@ -1,0 +1,41 @@
+"""The launcher's settings: flags before `--` or K8SGO_* environment variables (see cli)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+DEFAULT_SSH_PORT = 2222  # the unprivileged sshd of the images (and of the paper)
+
+
+class Settings(NamedTuple):
+    transport: str = "k8s"
+    namespace: Optional[str] = None
+    container: Optional[str] = None
+    kubeconfig: Optional[str] = None
+    context: Optional[str] = None
+    # Concurrent set-ups (TLS + upgrade, or ssh handshake + auth), not running daemons:
+    # enough to keep the API server busy, few enough not to have thousands of handshakes
+    # time out together.
+    concurrency: int = 64
+    connect_timeout: float = 20.0
+    # How long one daemon's set-up may take, retries of transient refusals (429, 5xx,
+    # connection refused/reset, before the daemon could have started) included; each
+    # attempt also gets at most what is left of it.
+    retry_deadline: float = 60.0
+    heartbeat_interval: float = 5.0
+    heartbeat_timeout: float = 30.0
+    grace: float = 2.0
+    guard: str = "kubexec-guard"
+    ssh_port: Optional[int] = None
+    ssh_user: Optional[str] = None
+    ssh_config: tuple[str, ...] = ()
+    keep_going: bool = False
+
+
+def daemon_argv(index: int, argv: list[str]) -> list[str]:
+    """What daemon `index` runs: PRRTE's argv untouched, with its id in the environment.
+
+    `env` (not a shell assignment): the argv reaches prted word for word, whatever
+    quotes or `;` it holds.
+    """
+    return ["env", f"PRTE_ESS_K8SGO_ID={index}", *argv]

@@ -1,0 +1,28 @@
+"""The transport interface: resolve the hosts once, then start one remote process per call."""
+
+from __future__ import annotations
+
+from typing import Callable, Protocol, Sequence
+
+from launchers.exec.transport import RemoteProcess
+
+Sink = Callable[[bytes], None]
+
+
+class Transport(Protocol):
+    """What the fan-out engine needs of a transport.
+
+    `prepare` checks credentials and resolves every host before any daemon
+    starts (raising the launcher's UnknownHost / NoCredentials / Unreachable),
+    so bad input never leaves half a job running. `start` is called under the
+    engine's semaphore; it returns once the remote process runs and raises a
+    `launchers.errors.KubeExecError` if it could not be started.
+    """
+
+    async def prepare(self, hosts: Sequence[str]) -> None: ...
+
+    async def start(
+        self, index: int, host: str, argv: Sequence[str], stdout: Sink, stderr: Sink
+    ) -> RemoteProcess: ...
+
+    async def close(self) -> None: ...

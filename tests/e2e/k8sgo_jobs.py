@@ -1,0 +1,108 @@
+"""PRRTE jobs launched by plm/k8sgo in the login pod, and what they may leave behind.
+
+The login pod's own environment names the wheel's PRRTE (PRTE_PREFIX, PATH);
+`k8sgo_prologue` puts the PRRTE built by `make prrte-k8sgo` first and selects
+plm/k8sgo with the real launcher, as a user of the paper's images would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Mapping
+
+LAUNCHER_NAME = "basic_launcher"
+HOSTFILE_GLOB = "/tmp/prte-k8sgo-hosts.*"
+
+
+def k8sgo_prologue(prefix: Path, mca: Mapping[str, str] = {},
+                   env: Mapping[str, str] = {}) -> str:
+    """`export ...; ` for a bash command line: our PRRTE, plm/k8sgo, `plm_k8sgo_<name>` settings."""
+    settings = {
+        "PRTE_PREFIX": str(prefix),
+        "PATH": f"{prefix}/bin:$PATH",
+        "PRTE_MCA_plm": "k8sgo",
+        "PRTE_MCA_plm_k8sgo_launch_script": f"$(command -v {LAUNCHER_NAME})",
+        **{f"PRTE_MCA_plm_k8sgo_{name}": value for name, value in mca.items()},
+        **env,
+    }
+    # double quotes: $PATH and $(command -v ...) expand in the pod, spaces stay in one word
+    return "export " + " ".join(f'{k}="{v}"' for k, v in settings.items()) + "; "
+
+
+def _argv(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
+    except OSError:
+        return []
+
+
+def pids_running(cluster, pod: str, program: str) -> list[int]:
+    """Pids in `pod` running `program`, directly or through its interpreter (python, bash)."""
+    return [pid for pid in cluster.pod_pids(pod)
+            if any(os.path.basename(word) == program for word in _argv(pid)[:2])]
+
+
+def pids_named(cluster, pods, comm: str) -> dict[str, list[int]]:
+    """Per pod, the pids whose command name is `comm` (e.g. prted, sleep)."""
+    found: dict[str, list[int]] = {}
+    for pod in pods:
+        for pid in cluster.pod_pids(pod):
+            try:
+                name = Path(f"/proc/{pid}/comm").read_text().strip()
+            except OSError:
+                continue
+            if name == comm:
+                found.setdefault(pod, []).append(pid)
+    return found
+
+
+def wait_for(check, timeout: float, interval: float = 0.2):
+    """Poll `check()` until it returns something truthy; its last value."""
+    deadline = time.monotonic() + timeout
+    value = check()
+    while not value and time.monotonic() < deadline:
+        time.sleep(interval)
+        value = check()
+    return value
+
+
+def launchers_left(cluster) -> list[int]:
+    return pids_running(cluster, cluster.login_pod, LAUNCHER_NAME)
+
+
+def hostfiles_left(cluster) -> list[str]:
+    """plm/k8sgo's host files in the login pod's private /tmp."""
+    done = cluster.pod_exec(cluster.login_pod, f"ls -1 {HOSTFILE_GLOB} 2>/dev/null; true")
+    return done.stdout.split()
+
+
+def leftovers(cluster, pods, within: float = 30) -> dict[str, object]:
+    """What a finished job left after up to `within` s: daemons, ranks, launcher, host file."""
+    def now() -> dict[str, object]:
+        found: dict[str, object] = {
+            "prted": pids_named(cluster, pods, "prted"),
+            "sleep": pids_named(cluster, pods, "sleep"),
+            "launcher": launchers_left(cluster),
+            "hostfiles": hostfiles_left(cluster),
+        }
+        return {k: v for k, v in found.items() if v}
+
+    deadline = time.monotonic() + within
+    left = now()
+    while left and time.monotonic() < deadline:
+        time.sleep(0.5)
+        left = now()
+    return left
+
+
+def kill_in_pod(cluster, pod: str, comm: str, sig: int = signal.SIGKILL) -> list[int]:
+    """Signal the processes named `comm` in `pod`, by pid (test clean-up); the pids."""
+    pids = pids_named(cluster, [pod], comm).get(pod, [])
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+    return pids

@@ -1,0 +1,120 @@
+"""k8sgo-launcher over ssh (asyncssh) to an OpenSSH sshd in every pod, run from the login pod."""
+
+from __future__ import annotations
+
+import shlex
+import time
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Optional, Sequence
+
+import pytest
+
+from kube_pmix.vcluster.paths import repo_root
+from tests.fixtures.k8sgo import (
+    FAST,
+    LAUNCHER,
+    STANDIN,
+    expected_line,
+    wait_nothing_left,
+    write_hostfile,
+)
+from tests.fixtures.sshd import PodSshd, have_openssh
+
+pytestmark = pytest.mark.cluster
+LEFTOVER_WAIT = 20.0
+
+
+@pytest.fixture(scope="module")
+def sshd(k8sgo_cluster: Any) -> Iterator[PodSshd]:
+    if not have_openssh():
+        pytest.skip("needs OpenSSH's sshd and ssh")
+    server = PodSshd(k8sgo_cluster, k8sgo_cluster.compute_pods)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A directory the login pod can read (its /tmp is its own)."""
+    import shutil
+    import tempfile
+
+    (repo_root() / "build").mkdir(exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix="k8sgo-", dir=repo_root() / "build"))
+    path.chmod(0o777)  # the pod user writes the launcher's output here
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def ssh_launcher(cluster: Any, sshd: PodSshd, hostfile: str, argv: Sequence[str],
+                 extra: Optional[Mapping[str, str]] = None) -> list[str]:
+    """The launcher's argv in the login pod, as the pod user, over ssh."""
+    env = {"HOME": str(sshd.home), "K8SGO_TRANSPORT": "ssh",
+           "K8SGO_SSH_CONFIG": str(sshd.client_config),
+           "K8SGO_GUARD": str(Path(LAUNCHER).with_name("kubexec-guard")), **FAST, **(extra or {})}
+    return ["env", *(f"{k}={v}" for k, v in env.items()), LAUNCHER, "-f", hostfile, "--", *argv]
+
+
+def test_order_and_ids_on_16_pods_over_ssh(k8sgo_cluster: Any, sshd: PodSshd,
+                                          shared_dir: Path) -> None:
+    pods = k8sgo_cluster.compute_pods
+    ns = k8sgo_cluster.namespace
+    names = [p if i % 3 else f"{p}.hpc-cluster.{ns} slots=2" for i, p in enumerate(pods)]
+    hostfile = write_hostfile(shared_dir, ["# ssh", *names])
+    args = ["sleep:1", "a b", "q'uo\"te", ";", "$HOME", "exit:all:0"]
+    done = k8sgo_cluster.pod_exec(k8sgo_cluster.login_pod,
+                                  ssh_launcher(k8sgo_cluster, sshd, hostfile, [STANDIN, *args]),
+                                  timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert sorted(done.stdout.splitlines(keepends=True)) == sorted(
+        expected_line(pod, i, args) for i, pod in enumerate(pods))
+    assert f"{len(pods)} daemons started over ssh" in done.stderr
+
+
+def test_unchecked_host_key_is_refused(k8sgo_cluster: Any, sshd: PodSshd,
+                                       shared_dir: Path) -> None:
+    pod = k8sgo_cluster.compute_pods[0]
+    hostfile = write_hostfile(shared_dir, [pod])
+    config = shared_dir / "ssh_config"
+    config.write_text(sshd.client_config.read_text().replace(
+        str(sshd.keys / "known_hosts"), "/dev/null"))
+    config.chmod(0o644)
+    done = k8sgo_cluster.pod_exec(k8sgo_cluster.login_pod, ssh_launcher(
+        k8sgo_cluster, sshd, hostfile, [STANDIN], {"K8SGO_SSH_CONFIG": str(config)}),
+        timeout=60)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert f"k8sgo-launcher: {pod}: not started: " in done.stderr
+    assert "host key not verifiable" in done.stderr
+
+
+def test_cut_ssh_connection_reports_its_host_and_leaves_nothing(
+        k8sgo_cluster: Any, sshd: PodSshd, shared_dir: Path) -> None:
+    pods = k8sgo_cluster.compute_pods[:4]
+    hostfile = write_hostfile(shared_dir, pods)
+    out = shared_dir / "out"
+    # In the background in the login pod; the back door returns at once.
+    argv = ssh_launcher(k8sgo_cluster, sshd, hostfile, [STANDIN])
+    script = shlex.join(argv)
+    k8sgo_cluster.pod_exec(k8sgo_cluster.login_pod,
+                           f"({script} > {out} 2> {out}.err; echo $? > {out}.rc) "
+                           "</dev/null >/dev/null 2>&1 &")
+    deadline = time.monotonic() + 60
+    while (not out.exists() or len(out.read_text().splitlines()) < len(pods)):
+        assert time.monotonic() < deadline, f"daemons did not come up: {list(shared_dir.iterdir())}"
+        time.sleep(0.2)
+    # End the sshd process serving pods[2]'s connection: the stream breaks under the launcher.
+    k8sgo_cluster.pod_exec(pods[2], "pkill -u mpiuser -f '^sshd: mpiuser'; true")
+    while not (shared_dir / "out.rc").exists():
+        assert time.monotonic() < deadline + 30, "launcher did not exit"
+        time.sleep(0.2)
+    assert (shared_dir / "out.rc").read_text().strip() == "1"
+    err = (shared_dir / "out.err").read_text()
+    assert f"k8sgo-launcher: {pods[2]}: ssh session broke" in err, err
+    assert not wait_nothing_left(k8sgo_cluster, pods, LEFTOVER_WAIT)
+

@@ -1,0 +1,178 @@
+"""The fan-out engine against a scripted fake transport: ids, the semaphore, failures, teardown."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Optional, Sequence
+
+from launchers import guard_protocol as wire
+from launchers.exec.errors import ConnectionFailed, ConnectionLost
+from launchers.k8sgo.fanout import Fanout, Outcome
+
+
+class FakeInner:
+    """Stands for the guarded stream: collects raw records (the KILL record lands here)."""
+
+    def __init__(self) -> None:
+        self.records: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.records.append(data)
+
+
+class FakeProc:
+    """A remote daemon: `behaviour` says how it ends."""
+
+    def __init__(self, host: str, behaviour: str) -> None:
+        self.pod = host
+        self.behaviour = behaviour
+        self.inner = FakeInner()
+        self.signals: list[int] = []
+        self.eof = False
+        self.aborted = False
+        self.ended: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        if behaviour.startswith("exit:"):
+            asyncio.get_running_loop().call_later(0.01, self._finish, int(behaviour[5:]))
+
+    def _finish(self, status: int) -> None:
+        if not self.ended.done():
+            self.ended.set_result(status)
+
+    def write(self, data: bytes) -> None: ...
+    async def drain(self) -> None: ...
+
+    def close_stdin(self) -> None:
+        self.eof = True
+
+    def send_signal(self, signo: int) -> bool:
+        self.signals.append(signo)
+        if self.behaviour != "deaf":
+            self._finish(128 + signo)
+        return True
+
+    def abort(self) -> None:
+        self.aborted = True
+        if not self.ended.done():
+            self.ended.set_exception(ConnectionLost("aborted", self.pod))
+
+    async def wait(self) -> int:
+        return await asyncio.shield(self.ended)
+
+    async def run(self, check: bool = False) -> None: ...
+
+
+class FakeTransport:
+    """host -> behaviour: "fail" (set-up error), "exit:N", "hang" (until signalled), "deaf",
+    "lose" (stream breaks after a moment)."""
+
+    def __init__(self, behaviours: dict[str, str], setup_delay: float = 0.0) -> None:
+        self.behaviours = behaviours
+        self.setup_delay = setup_delay
+        self.argvs: dict[str, list[str]] = {}
+        self.procs: dict[str, FakeProc] = {}
+        self.in_flight = 0
+        self.most_in_flight = 0
+
+    async def prepare(self, hosts: Sequence[str]) -> None: ...
+
+    async def start(self, index: int, host: str, argv: Sequence[str], stdout, stderr) -> FakeProc:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await asyncio.sleep(self.setup_delay)
+        finally:
+            self.in_flight -= 1
+        behaviour = self.behaviours.get(host, "hang")
+        if behaviour == "fail":
+            raise ConnectionFailed("refused", host)
+        self.argvs[host] = list(argv)
+        stdout(f"up {host}\n".encode())
+        proc = FakeProc(host, behaviour)
+        if behaviour == "lose":
+            asyncio.get_running_loop().call_later(
+                0.01, lambda: proc.ended.set_exception(ConnectionLost("cut", host)))
+        self.procs[host] = proc
+        return proc
+
+    async def close(self) -> None: ...
+
+
+def run(transport: FakeTransport, hosts: list[str], *, concurrency: int = 64,
+        grace: float = 0.05, keep_going: bool = False,
+        stop_after: Optional[float] = None) -> tuple[list[Outcome], Fanout, bytes]:
+    out = bytearray()
+
+    async def main() -> tuple[list[Outcome], Fanout]:
+        engine = Fanout(transport, hosts, ["prted", "a b"], concurrency=concurrency,
+                        stdout=out.extend, stderr=out.extend, grace=grace,
+                        keep_going=keep_going)
+        if stop_after is not None:
+            asyncio.get_running_loop().call_later(stop_after, engine.stop, signal.SIGTERM)
+        return await asyncio.wait_for(engine.run(), 10), engine
+
+    outcomes, engine = asyncio.run(main())
+    return outcomes, engine, bytes(out)
+
+
+HOSTS = [f"h{i}" for i in range(10)]
+
+
+def test_every_daemon_gets_its_line_index_and_the_semaphore_bounds_setups() -> None:
+    transport = FakeTransport({h: "exit:0" for h in HOSTS}, setup_delay=0.01)
+    outcomes, engine, out = run(transport, HOSTS, concurrency=3)
+    assert [o.status for o in outcomes] == [0] * 10
+    assert not any(o.failed for o in outcomes)
+    assert [transport.argvs[h] for h in HOSTS] == [
+        ["env", f"PRTE_ESS_K8SGO_ID={i}", "prted", "a b"] for i in range(10)]
+    assert transport.most_in_flight == 3
+    assert sorted(out.splitlines()) == sorted(f"up {h}".encode() for h in HOSTS)
+
+
+def test_a_daemon_exiting_3_ends_the_others() -> None:
+    transport = FakeTransport({"h4": "exit:3"})
+    outcomes, engine, _ = run(transport, HOSTS)
+    failed = [o for o in outcomes if o.failed]
+    assert [(o.host, o.status) for o in failed] == [("h4", 3)]
+    for host in HOSTS:
+        if host != "h4":
+            assert transport.procs[host].signals == [signal.SIGTERM]
+            assert transport.procs[host].eof
+    assert all(o.ended_by_us for o in outcomes if o.host != "h4")
+    assert engine.signalled is None
+
+
+def test_keep_going_lets_the_others_run() -> None:
+    transport = FakeTransport({"h1": "exit:3", "h2": "exit:0"})
+    outcomes, _, _ = run(transport, ["h1", "h2"], keep_going=True)
+    assert [(o.host, o.status, o.failed) for o in outcomes] == [
+        ("h1", 3, True), ("h2", 0, False)]
+
+
+def test_a_setup_failure_stops_the_hosts_still_waiting_for_a_slot() -> None:
+    transport = FakeTransport({"h0": "fail"}, setup_delay=0.01)
+    outcomes, _, _ = run(transport, HOSTS, concurrency=2)
+    assert outcomes[0].failed and not outcomes[0].started
+    assert isinstance(outcomes[0].error, ConnectionFailed)
+    assert len(transport.procs) < len(HOSTS) - 1  # the queue never started
+    assert not any(o.failed for o in outcomes[1:])
+
+
+def test_a_lost_stream_is_that_hosts_failure() -> None:
+    transport = FakeTransport({"h3": "lose"})
+    outcomes, _, _ = run(transport, HOSTS[:5])
+    assert [o.host for o in outcomes if o.failed] == ["h3"]
+    assert isinstance(outcomes[3].error, ConnectionLost) and outcomes[3].started
+    assert transport.procs["h3"].aborted
+
+
+def test_a_signal_ends_all_and_a_deaf_daemon_gets_kill_then_abort() -> None:
+    transport = FakeTransport({"h2": "deaf"})
+    outcomes, engine, _ = run(transport, HOSTS[:4], stop_after=0.05)
+    assert engine.signalled == signal.SIGTERM
+    assert not any(o.failed for o in outcomes)
+    assert all(o.ended_by_us for o in outcomes)
+    deaf = transport.procs["h2"]
+    assert deaf.signals == [signal.SIGTERM]
+    assert wire.encode(wire.KILL) in deaf.inner.records
+    assert deaf.aborted
