@@ -7,11 +7,18 @@ calls its rsh agent: `kubexec hpc-cn-0 true` (in-cluster config), `kubectl
 exec hpc-cn-0 -- true` (in-cluster config, discovery cache warmed), and `ssh`
 to an OpenSSH server started for the run in hpc-cn-0 as the pod user (high
 port, generated host and user keys, strict host key checking against a
-generated known_hosts). The three run interleaved, N rounds after a warm-up;
-medians. kubexec's CPU time is the user+sys of the child processes (getrusage
-RUSAGE_CHILDREN deltas). Results: bench/results/kubexec.json and one line:
+generated known_hosts). Also `kubexec` through its control master
+(KUBEXEC_CONTROL_PERSIST, started by the warm-up) and `kubexec --no-guard`.
+All run interleaved, N rounds after a warm-up; medians. CPU time is the
+user+sys of the child processes (getrusage RUSAGE_CHILDREN deltas); for the
+master's calls, the master's own CPU (its /proc stat, with the children it
+forked and reaped) over the rounds is added, per call, to the client's.
+Results: bench/results/kubexec.json and one line:
 
-    kubexec per call: kubexec/kubectl=X ssh/kubectl=Y kubexec_cpu_s=Z
+    kubexec per call: kubexec/kubectl=X cpu=C master: wall=A cpu=B ssh/kubectl=Y kubexec_cpu_s=Z
+
+X and C: the direct path, wall and CPU ratios to `kubectl exec`; A and B: the
+same through the master. The goal (issue 11) is <= 0.5 for both wall and CPU.
 """
 
 from __future__ import annotations
@@ -38,15 +45,45 @@ ROUNDS = int(os.environ.get("BENCH_KUBEXEC_ROUNDS", "30"))
 WARMUP = 3
 
 
-def timer(spec: dict[str, list[str]], rounds: int) -> dict[str, Any]:
-    """In the pod: run each command `rounds` times, interleaved; wall and child CPU per call."""
+MASTER_ENV = {"KUBEXEC_CONTROL_PERSIST": "120"}
+REAPED = 1.5  # s: the master reaps its children within 1 s; their CPU is counted then
+
+
+def _master_cpu_s() -> float:
+    """CPU of every live kubexec control master of this user, with its reaped children."""
+    from launchers import control_client
+
+    total = 0.0
+    for lock in Path(control_client.control_dir()).glob("master-*.lock"):
+        try:
+            fields = Path(f"/proc/{int(lock.read_text())}/stat").read_text().rsplit(")", 1)[1]
+        except (OSError, ValueError):
+            continue
+        ticks = [int(v) for v in fields.split()[11:15]]  # utime stime cutime cstime
+        total += sum(ticks) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def timer(spec: dict[str, Any], rounds: int) -> dict[str, Any]:
+    """In the pod: run each command `rounds` times, interleaved; wall and child CPU per call.
+
+    A spec value is an argv, or {"argv": [...], "env": {...}} (added to ours); with
+    MASTER_ENV in it, the master's CPU over the rounds is shared out per call.
+    """
     walls: dict[str, list[float]] = {name: [] for name in spec}
     cpus: dict[str, list[float]] = {name: [] for name in spec}
+    runs = {name: (value, None) if isinstance(value, list)
+            else (value["argv"], {**os.environ, **value["env"]}) for name, value in spec.items()}
+    mastered = [name for name, (_, env) in runs.items() if env and "KUBEXEC_CONTROL_PERSIST" in env]
+    master_before = 0.0
     for i in range(WARMUP + rounds):
-        for name, argv in spec.items():
+        if i == WARMUP and mastered:
+            time.sleep(REAPED)
+            master_before = _master_cpu_s()
+        for name, (argv, env) in runs.items():
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             start = time.perf_counter()
-            proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True)
+            proc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, env=env)
             wall = time.perf_counter() - start
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             if proc.returncode != 0:
@@ -55,12 +92,19 @@ def timer(spec: dict[str, list[str]], rounds: int) -> dict[str, Any]:
                 walls[name].append(wall)
                 cpus[name].append(after.ru_utime - before.ru_utime
                                   + after.ru_stime - before.ru_stime)
+    master_share = 0.0
+    if mastered:
+        time.sleep(REAPED)
+        master_share = (_master_cpu_s() - master_before) / (rounds * len(mastered))
     return {
         name: {
             "median_s": statistics.median(walls[name]),
             "min_s": min(walls[name]),
             "max_s": max(walls[name]),
-            "cpu_median_s": statistics.median(cpus[name]),
+            "cpu_median_s": statistics.median(cpus[name])
+            + (master_share if name in mastered else 0.0),
+            "client_cpu_median_s": statistics.median(cpus[name]),
+            "master_cpu_per_call_s": master_share if name in mastered else 0.0,
             "rounds": rounds,
         }
         for name in spec
@@ -132,6 +176,7 @@ def run_bench() -> dict[str, Any]:
                 "kubectl": ["kubectl", "exec", pod, "--", "true"],
                 "ssh": [*ssh_argv, "true"],
                 "kubexec_no_guard": ["kubexec", "--no-guard", pod, "true"],
+                "kubexec_master": {"argv": ["kubexec", pod, "true"], "env": MASTER_ENV},
             }
             python = str(Path(cluster.venv) / "bin" / "python")
             result = cluster.pod_exec(
@@ -158,8 +203,13 @@ def main(argv: list[str]) -> int:
         return 1
     figures = run_bench()
     kubectl = figures["kubectl"]["median_s"]
+    kubectl_cpu = figures["kubectl"]["cpu_median_s"]
     summary = {
         "kubexec_over_kubectl": figures["kubexec"]["median_s"] / kubectl,
+        "kubexec_cpu_over_kubectl": figures["kubexec"]["cpu_median_s"] / kubectl_cpu,
+        "master_over_kubectl": figures["kubexec_master"]["median_s"] / kubectl,
+        "master_cpu_over_kubectl": figures["kubexec_master"]["cpu_median_s"] / kubectl_cpu,
+        "master_cpu_s": figures["kubexec_master"]["cpu_median_s"],
         "ssh_over_kubectl": figures["ssh"]["median_s"] / kubectl,
         "kubexec_cpu_s": figures["kubexec"]["cpu_median_s"],
         # the client alone (no guard started in the pod): what the guard's start-up costs
@@ -175,6 +225,9 @@ def main(argv: list[str]) -> int:
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }, indent=2) + "\n")
     print(f"kubexec per call: kubexec/kubectl={summary['kubexec_over_kubectl']:.2f} "
+          f"cpu={summary['kubexec_cpu_over_kubectl']:.2f} "
+          f"master: wall={summary['master_over_kubectl']:.2f} "
+          f"cpu={summary['master_cpu_over_kubectl']:.2f} "
           f"ssh/kubectl={summary['ssh_over_kubectl']:.2f} "
           f"kubexec_cpu_s={summary['kubexec_cpu_s']:.3f}")
     return 0

@@ -100,6 +100,12 @@ async def serve_exec(
     ws = web.WebSocketResponse(protocols=(protocol,), autoping=True, max_msg_size=4 * 1024 * 1024)
     await ws.prepare(request)
     session = _Session(ws, idle_timeout)
+    # The kubelet's "connection established" notice: an empty message on the lowest
+    # writable channel. kubectl reads the connection in one goroutine while another
+    # creates its streams, so it sometimes drops this one ("Unknown stream id 1,
+    # discarding message"): harmless, it is empty. Data goes out only once the process
+    # wrote it, the status after both pipes ended (tests/integration/local/
+    # test_exec_fidelity.py checks that every byte reaches kubectl).
     await session.send(STDOUT if stdout else STDERR if stderr and not tty else STATUS)
     if container_error is not None:
         status = objects.exec_internal_error(container_error)

@@ -76,6 +76,16 @@ class ClusterConfig(NamedTuple):
         """The TLS context for this server (None for plain http, which gets no credentials)."""
         if self.scheme == "http":
             return None
+        if _contexts is None:
+            return self._new_context()
+        # Keyed by the files' identities too: a rotated CA or certificate makes a new one.
+        key = (self, *(_identity(p) for p in (self.ca_file, self.cert_file, self.key_file)))
+        ctx = _contexts.get(key)
+        if ctx is None:
+            ctx = _contexts[key] = self._new_context()
+        return ctx
+
+    def _new_context(self) -> ssl.SSLContext:
         try:
             # Not create_default_context(): loading the system trust store costs more than
             # the rest of kubexec's TLS set-up, and a kubeconfig names its CA.
@@ -95,6 +105,28 @@ class ClusterConfig(NamedTuple):
         except (OSError, ssl.SSLError, ValueError) as exc:
             raise ConfigError(f"cannot set up TLS for {self.server}: {exc}") from exc
         return ctx
+
+
+# SSL contexts kept for reuse, or None (the default: a direct kubexec makes one and exits).
+# A control master sets a dict and warms it: making a context (SSL_CTX_new, the CA) costs
+# ~2 ms, and every child the master forks for a call inherits the ones it made.
+_contexts: Optional[dict[tuple[Any, ...], ssl.SSLContext]] = None
+
+
+def keep_contexts() -> None:
+    global _contexts
+    if _contexts is None:
+        _contexts = {}
+
+
+def _identity(path: Optional[str]) -> Optional[tuple[int, int, int, int]]:
+    if not path:
+        return None
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def _load_client_cert(ctx: ssl.SSLContext, cfg: ClusterConfig) -> None:

@@ -3,6 +3,7 @@ login pod as the unprivileged pod user with in-cluster config (as PRRTE runs it)
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -188,3 +189,43 @@ def test_orphaned_kubexec_ends_the_remote_tree(local_cluster):
     finally:
         launcher.kill()
         launcher.wait()
+
+
+def test_control_master_in_the_login_pod(local_cluster):
+    """KUBEXEC_CONTROL_PERSIST as PRRTE's agent would run it: in-cluster config, pod user."""
+    pod = local_cluster.compute_pods[0]
+    result = in_login(
+        local_cluster,
+        "export KUBEXEC_CONTROL_PERSIST=5; "
+        f"kubexec {pod} 'echo out; echo err >&2; exit 3'; echo rc=$?; kubexec {pod} hostname; "
+        'd=${XDG_RUNTIME_DIR:-/tmp}/kubexec-$(id -u); stat -c %a "$d"; '
+        'kill -0 $(cat "$d"/master-*.lock) && echo master-alive',
+    )
+    assert result.stdout.split() == ["out", "rc=3", pod, "700", "master-alive"], result.stderr
+    assert result.stderr == "err\n"
+
+
+def test_orphaned_kubexec_through_the_master_ends_the_remote_tree(local_cluster, tmp_path):
+    """The control client watches its own parent, as the direct path does."""
+    pod = local_cluster.compute_pods[3]
+    tmp_path.chmod(0o700)
+    launcher = subprocess.Popen(
+        ["/bin/sh", "-c", f'"$0" {pod} "sleep {MARK} & sleep {MARK}; wait" & sleep 60',
+         kubexec_bin(local_cluster)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=host_env(local_cluster.kubeconfig, KUBEXEC_HEARTBEAT_INTERVAL="0.5",
+                     KUBEXEC_SIGNAL_WAIT="1", KUBEXEC_CONTROL_PERSIST="2",
+                     XDG_RUNTIME_DIR=str(tmp_path)),
+    )
+    try:
+        assert wait_for(lambda: len(marked_pids(local_cluster, pod)) == 2, 30)
+        assert list(tmp_path.glob("kubexec-*/master-*.sock")), "no master was used"
+        launcher.kill()  # its kubexec child is reparented, nobody signals it
+        launcher.wait()
+        assert wait_for(lambda: not marked_pids(local_cluster, pod), 30)
+    finally:
+        launcher.kill()
+        launcher.wait()
+        for lock in tmp_path.glob("kubexec-*/master-*.lock"):
+            with contextlib.suppress(ValueError, ProcessLookupError):
+                os.kill(int(lock.read_text()), signal.SIGTERM)

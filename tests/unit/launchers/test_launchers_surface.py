@@ -42,9 +42,23 @@ def test_kubexec_imports_no_heavy_modules():
     """kubexec starts once per remote daemon: asyncio, yaml (unless a kubeconfig is read),
     dataclasses and Kubernetes clients stay out of its import path."""
     code = (
-        "import sys, launchers.kubexec; "
+        "import sys, launchers.kubexec, launchers.kubexec_direct; "
         "print(' '.join(m for m in ('asyncio', 'yaml', 'dataclasses', 'kubernetes', "
         "'aiohttp', 'argparse', 'click', 'subprocess') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=REPO, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""
+
+
+def test_kubexec_with_a_control_master_imports_only_builtins():
+    """The control client is what each call costs with KUBEXEC_CONTROL_PERSIST: no ssl, no
+    exec client, not even socket/signal (enum) or typing."""
+    code = (
+        "import sys, launchers.kubexec, launchers.control_client; "
+        "print(' '.join(m for m in ('ssl', 'socket', 'signal', 'enum', 'typing', 'contextlib', "
+        "'json', 'launchers.exec', 'launchers.kubexec_direct') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=REPO, timeout=60)
