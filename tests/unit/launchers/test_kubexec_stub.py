@@ -132,6 +132,30 @@ def test_bad_token_and_refused_connection(stub, tmp_path):
     assert message.count("\n") == 1 and "pod-a" in message and "connection refused" in message
 
 
+def test_untrusted_server_certificate_is_255_one_line_and_not_retried(stub, tmp_path):
+    """A kubeconfig naming another CA: TLS verification fails, at once (no retry: a
+    certificate that is not trusted now will not be trusted in a second either)."""
+    import base64
+    import json
+    from ipaddress import IPv4Address
+
+    from kube_pmix.local.tls import make_tls
+
+    _, kc = stub
+    config = json.loads(kc.read_text())
+    other_ca = make_tls("other", [IPv4Address("127.0.0.1")]).ca_cert_pem
+    config["clusters"][0]["cluster"]["certificate-authority-data"] = (
+        base64.b64encode(other_ca).decode())
+    untrusted = tmp_path / "untrusted"
+    untrusted.write_text(json.dumps(config))
+    start = time.monotonic()
+    result = kubexec(untrusted, "pod-a", "true", KUBEXEC_RETRY_DEADLINE="10")
+    assert result.returncode == 255
+    lines = result.stderr.decode().splitlines()
+    assert len(lines) == 1 and "pod-a" in lines[0] and "not trusted" in lines[0], lines
+    assert time.monotonic() - start < 5  # not retried up to the 10 s deadline
+
+
 def test_pod_ip_and_fqdn_hosts(stub):
     server, kc = stub
     assert kubexec(kc, "10.9.0.2", "true").returncode == 0
