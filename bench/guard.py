@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
-import os
 import resource
 import statistics
 import subprocess
@@ -27,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+from bench.record import write_json
 from launchers import guard_protocol as wire
 
 REPO = Path(__file__).resolve().parents[1]
@@ -95,11 +94,8 @@ def main() -> int:
         "guard_over_python_startup": ms["guard"] / ms["python_startup"] if ms["python_startup"]
         else None,
         "goal_ms": GOAL_MS,
-        "machine": {"cpus": os.cpu_count(), "load": os.getloadavg()},
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(RESULTS, result)
     mean = result["cpu_mean_ms"]
     print(f"  cpu mean ms: guard {mean['guard']:.2f} python_startup "
           f"{mean['python_startup']:.2f} true {mean['true']:.2f} over {args.runs} runs")

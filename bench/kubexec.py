@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import pwd
 import resource
 import shutil
@@ -35,6 +34,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from bench.record import write_json
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "kubexec.json"
@@ -215,15 +216,11 @@ def main(argv: list[str]) -> int:
         # the client alone (no guard started in the pod): what the guard's start-up costs
         "kubexec_no_guard_over_kubectl": figures["kubexec_no_guard"]["median_s"] / kubectl,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
+    write_json(RESULTS, {
         "summary": summary,
         "per_call": figures,
         "where": "login pod -> compute pod of a local cluster, as the pod user",
-        "machine": {"cpus": os.cpu_count(), "load": os.getloadavg(),
-                    "python": platform.python_version()},
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }, indent=2) + "\n")
+    })
     print(f"kubexec per call: kubexec/kubectl={summary['kubexec_over_kubectl']:.2f} "
           f"cpu={summary['kubexec_cpu_over_kubectl']:.2f} "
           f"master: wall={summary['master_over_kubectl']:.2f} "

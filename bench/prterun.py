@@ -22,9 +22,7 @@ Results: bench/results/prterun.json and one line
 
 from __future__ import annotations
 
-import json
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -32,6 +30,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from bench.record import write_json
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "prterun.json"
@@ -134,15 +134,11 @@ def main(argv: list[str]) -> int:
         "ssh_kubexec_over_k8sgo": top["ssh+kubexec"]["median_s"] / k8sgo,
         "k8sgo_launcher_share": top["k8sgo"]["launcher_median_s"] / k8sgo,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
+    write_json(RESULTS, {
         "summary": summary,
         "per_size": figures,
         "where": "login pod of a local cluster, as the pod user; PRRTE 3.0.8 with plm/k8sgo",
-        "machine": {"cpus": os.cpu_count(), "load": os.getloadavg(),
-                    "python": platform.python_version()},
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }, indent=2) + "\n")
+    })
     print(f"prterun N={summary['n']}: ssh+kubectl/k8sgo={summary['ssh_kubectl_over_k8sgo']:.2f} "
           f"ssh+kubexec/k8sgo={summary['ssh_kubexec_over_k8sgo']:.2f}")
     return 0

@@ -36,6 +36,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.record import write_json
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "prterun_ssh.json"
 CLUSTER = "kp-bench-prtessh"
@@ -138,14 +140,11 @@ def main(argv: list[str]) -> int:
                      f"kubectl-agent/kubexec-master={summary['kubectl_agent_over_master']:.2f} "
                      "kubectl-agent/kubexec-master-flat="
                      f"{summary['kubectl_agent_over_master_flat']:.2f}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
+    write_json(RESULTS, {
         "sizes": results,
         "job": " ".join(JOB),
         "where": "login pod of a local cluster, as the pod user, plm/ssh",
-        "machine": {"cpus": os.cpu_count(), "load": os.getloadavg()},
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }, indent=2) + "\n")
+    })
     print("\n".join(lines))
     return 0
 

@@ -15,13 +15,14 @@ Results: bench/results/stream.json and one line:
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from bench.record import write_json
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "stream.json"
@@ -88,8 +89,7 @@ def main() -> int:
         result = run(cluster)
     finally:
         down(CLUSTER)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2))
+    write_json(RESULTS, result)
     print(f"stream: sessions={result['sessions']} intact={result['intact']} "
           f"MiB={result['MiB']:.0f} wall_s={result['wall_s']:.1f} "
           f"MiB_per_s={result['MiB_per_s']:.1f} left={result['left_in_pods']}")

@@ -21,7 +21,6 @@ Writes bench/results/wrap.json; the last line printed is the summary.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pwd
 import shlex
@@ -35,6 +34,7 @@ import uuid
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from bench.record import write_json
 from wrap.localimage import write_rootfs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -188,8 +188,7 @@ def main() -> int:
         "containers_left": len(leftovers),
         "podman_argv": ways["podman"],
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+    write_json(RESULTS, result)
     for name, value in medians.items():
         print(f"  {name:18s} median {value:7.1f} ms over {args.runs} runs")
     print(f"wrap: wrap-container_minus_podman_ms={overhead:.1f} wrap_to_exec_ms={to_exec:.1f} "

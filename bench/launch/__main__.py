@@ -32,14 +32,14 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import shutil
 import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, Optional
+
+from bench.record import write_json
 
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "bench" / "results"
@@ -236,14 +236,11 @@ def main() -> int:
     table = run_bench()
     RESULTS.mkdir(parents=True, exist_ok=True)
     line = summary_line(table)
-    (RESULTS / "launch.json").write_text(json.dumps({
+    write_json(RESULTS / "launch.json", {
         "summary": line,
         "methods": table,
         "where": "login pod -> N compute pods of one local cluster, as the pod user",
-        "machine": {"cpus": os.cpu_count(), "load": os.getloadavg(),
-                    "python": platform.python_version()},
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    }, indent=2) + "\n")
+    })
     (RESULTS / "launch.md").write_text(markdown(table))
     plot(table, RESULTS / "launch.png")
     sys.stdout.write(markdown(table))
