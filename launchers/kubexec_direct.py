@@ -1,18 +1,12 @@
-"""kubexec's direct path: one process, one connection to the API server (see launchers.kubexec).
+"""kubexec's direct path: one process, one connection to the API server.
 
-    kubexec [ssh options] [--namespace NS] [--container C] [--no-guard] HOST [COMMAND...]
-
-What callers get is ssh's contract: the command words are joined with spaces
-and run by `/bin/sh -c` in the pod; stdin, stdout and stderr are forwarded
-apart; the exit status is the remote one; failing to reach the pod prints one
-line naming it and exits 255. Commands run under `kubexec-guard` so a killed
-kubexec or a lost connection never leaves the remote tree running.
-
-This module and launchers.kubexec are the only places that print and pick exit
-statuses. PRRTE starts kubexec once per daemon, so this path is kept lean: no
-argparse/click, no Kubernetes client, no asyncio (exec.blocking and one select
-loop instead). With a control master (launchers.control_client) the same
-`main()` runs in a process forked from the warm master, on the caller's fds.
+The contract callers get (ssh's) is described in launchers.kubexec, the entry
+point that picks this path or the control master. This module and
+launchers.kubexec are the only places that print and pick exit statuses. PRRTE
+starts kubexec once per daemon, so this path is kept lean: no argparse/click,
+no Kubernetes client, no asyncio (exec.blocking and one select loop instead).
+With a control master (launchers.control_client) the same `main()` runs in a
+process forked from the warm master, on the caller's fds.
 """
 
 from __future__ import annotations

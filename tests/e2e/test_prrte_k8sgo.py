@@ -17,7 +17,7 @@ import pytest
 
 from tests.e2e.jobs import run_job
 from tests.e2e.k8sgo_jobs import k8sgo_prologue, kill_in_pod, leftovers
-from tests.fixtures.sshd import PodSshd, have_openssh
+from tests.fixtures.sshd import PodSshd, sshd_in_compute_pods
 
 pytestmark = [pytest.mark.cluster, pytest.mark.mpi]
 
@@ -94,14 +94,8 @@ def test_persistent_dvm_prte_prun_twice_pterm(local_cluster, prrte_k8sgo: Path):
 
 @pytest.fixture(scope="module")
 def pod_sshd(local_cluster) -> Iterator[PodSshd]:
-    if not have_openssh():
-        pytest.skip("needs OpenSSH's sshd and ssh (scripts/install-system-deps.sh)")
-    server = PodSshd(local_cluster, local_cluster.compute_pods)
-    try:
-        server.start()
+    with sshd_in_compute_pods(local_cluster) as server:
         yield server
-    finally:
-        server.stop()
 
 
 def test_ssh_transport_through_launch_args(local_cluster, prrte_k8sgo: Path,

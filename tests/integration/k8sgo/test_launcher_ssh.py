@@ -18,7 +18,7 @@ from tests.fixtures.k8sgo import (
     wait_nothing_left,
     write_hostfile,
 )
-from tests.fixtures.sshd import PodSshd, have_openssh
+from tests.fixtures.sshd import PodSshd, sshd_in_compute_pods
 
 pytestmark = pytest.mark.cluster
 LEFTOVER_WAIT = 20.0
@@ -26,14 +26,8 @@ LEFTOVER_WAIT = 20.0
 
 @pytest.fixture(scope="module")
 def sshd(k8sgo_cluster: Any) -> Iterator[PodSshd]:
-    if not have_openssh():
-        pytest.skip("needs OpenSSH's sshd and ssh")
-    server = PodSshd(k8sgo_cluster, k8sgo_cluster.compute_pods)
-    try:
-        server.start()
+    with sshd_in_compute_pods(k8sgo_cluster) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
