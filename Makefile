@@ -12,6 +12,7 @@ PYTEST_ARGS ?=
 include mk/cluster.mk
 include mk/pmix-tools.mk
 include mk/guard.mk
+include mk/entries.mk
 include mk/prrte-k8sgo.mk
 
 .PHONY: all deps system-deps venv demo test unit bench lint clean
@@ -34,7 +35,7 @@ $(VENV)/.installed: pyproject.toml
 # unprivileged user cannot write __pycache__ in the checkout, so without this
 # every kubexec and wrap-container start in a pod compiles its modules again
 # (~11 ms of wrap-container's ~25). Cheap when nothing changed (a stat per file).
-venv: $(VENV)/.installed guard
+venv: $(VENV)/.installed guard entries
 	$(PY) -m compileall -q launchers wrap kube_pmix bench
 
 # our prun/pterm need the venv's libpmix and the system's pmix.h
