@@ -13,6 +13,7 @@ include mk/cluster.mk
 include mk/pmix-tools.mk
 include mk/guard.mk
 include mk/entries.mk
+include mk/front.mk
 include mk/prrte-k8sgo.mk
 
 .PHONY: all deps system-deps venv demo test unit bench lint clean
@@ -30,12 +31,13 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[dev,mpi]' --config-settings editable_mode=compat
 	touch $@
 
-# The C guard is part of the venv: kubexec-guard has no Python entry point.
+# The C guard is part of the venv: kubexec-guard has no Python entry point;
+# the C front replaces pip's `kubexec` (mk/front.mk).
 # Byte-compiled sources: an editable install compiles nothing, and the pods'
 # unprivileged user cannot write __pycache__ in the checkout, so without this
 # every kubexec and wrap-container start in a pod compiles its modules again
 # (~11 ms of wrap-container's ~25). Cheap when nothing changed (a stat per file).
-venv: $(VENV)/.installed guard entries
+venv: $(VENV)/.installed guard entries front
 	$(PY) -m compileall -q launchers wrap kube_pmix bench
 
 # our prun/pterm need the venv's libpmix and the system's pmix.h

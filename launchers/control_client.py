@@ -52,15 +52,12 @@ def control_dir(env: Mapping[str, str] | None = None) -> str:
 
 
 def _code_tag() -> str:
-    """Masters of another install or version of this code must not serve us: name them apart."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    stamp = [sys.executable, here]
-    for name in ("kubexec_direct.py", "control_master.py"):
-        try:
-            stamp.append(str(os.stat(os.path.join(here, name)).st_mtime_ns))
-        except OSError:
-            stamp.append("-")
-    return f"{zlib.crc32(' '.join(stamp).encode()):08x}"
+    """Masters of another install must not serve us: name them apart by the real path of
+    the directory holding the install's programs. The C front (guard/kubexec-front.c)
+    computes the same from its own path, so one master serves both. A master of this
+    install that predates an upgrade serves until it is idle (as ssh's ControlMaster)."""
+    here = os.path.realpath(os.path.dirname(sys.executable))
+    return f"{zlib.crc32(os.fsencode(here)):08x}"
 
 
 def private_dir(path: str) -> bool:
