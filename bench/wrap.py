@@ -143,6 +143,8 @@ def main() -> int:
                 "bare": ["true"],
                 # the interpreter alone: the floor under any Python wrapper
                 "python_startup": [sys.executable, "-c", "pass"],
+                # ... and as wrap-container's entry starts it (scripts/fast-entry.py)
+                "python_lean_startup": [sys.executable, "-IS", "-c", "pass"],
                 "podman": shlex.split(dry),
                 "wrap": [wrap, "true"],
                 "wrap_with_options": [wrap, "--image", image, "true"],
@@ -178,6 +180,10 @@ def main() -> int:
         "wrap_with_options_minus_podman_ms": round(statistics.median(
             [w - p for w, p in zip(samples["wrap_with_options"], samples["podman"])]), 1),
         "python_startup_ms": round(medians["python_startup"], 1),
+        "python_lean_startup_ms": round(medians["python_lean_startup"], 1),
+        # what is ours in wrap_to_exec: the rest is the interpreter's own start
+        "wrap_to_exec_minus_interpreter_ms": round(
+            to_exec - (medians["python_lean_startup"] - medians["bare"]), 1),
         "wrap_plain_install_minus_podman_ms": round(statistics.median(
             [w - p for w, p in zip(samples["wrap_plain_install"], samples["podman"])]), 1),
         "wrap_to_exec_ms": round(to_exec, 1),
@@ -193,6 +199,7 @@ def main() -> int:
         print(f"  {name:18s} median {value:7.1f} ms over {args.runs} runs")
     print(f"wrap: wrap-container_minus_podman_ms={overhead:.1f} wrap_to_exec_ms={to_exec:.1f} "
           f"python_startup_ms={medians['python_startup']:.1f} "
+          f"python_lean_startup_ms={medians['python_lean_startup']:.1f} "
           f"podman_ms={medians['podman']:.1f} bare_ms={medians['bare']:.1f}")
     return 0 if not leftovers else 1
 

@@ -44,7 +44,7 @@ from .kubeconfig import build_kubeconfig
 from .layout import API_PORT_IN_CLUSTER, SERVICE, SERVICE_ACCOUNT, StateDir
 from .listener import listen_in_netns, listen_tcp
 from .model import Container, PodState
-from .podenv import pod_environment
+from .podenv import LOGIN_ENV, pod_environment
 from .pods import PodRuntime
 from .private import write_private
 from .store import PodStore
@@ -75,7 +75,7 @@ def initial_pods(nodes: int, suffix: str) -> list[PodState]:
     pods.append(PodState(
         name=login,
         labels=dict(POD_LOGIN_LABELS),
-        containers=[Container(LOGIN_CONTAINER)],
+        containers=[Container(LOGIN_CONTAINER, env=dict(LOGIN_ENV))],
         init_containers=[Container(WAITER_CONTAINER, running=False)],
         annotations={"kubectl.kubernetes.io/default-container": LOGIN_CONTAINER},
         hostname=login,

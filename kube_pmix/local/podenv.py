@@ -14,6 +14,12 @@ from .layout import API_PORT_IN_CLUSTER, POD_HPC_ETC
 # The manifests set the same (manifests/base).
 ODLS_MAX_THREADS = "0"
 
+# The login pod is where PRRTE's plm/ssh starts one kubexec per daemon: there the
+# calls share one warm control master (launchers/control_client.py), which an idle
+# minute ends. Compute pods make at most a few tree-spawn calls each, fewer than a
+# master would need to pay for its own start. The manifests set the same.
+LOGIN_ENV = {"KUBEXEC_CONTROL_PERSIST": "60"}
+
 
 def pod_environment(
     config: ClusterConfig, pod: str, extra: Mapping[str, str] = {}, tty: bool = False

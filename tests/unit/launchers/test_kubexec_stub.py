@@ -21,6 +21,8 @@ from tests.unit.launchers.stub_server import ServerThread, StubServer
 
 REPO = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
+# How these tests start kubexec; test_kubexec_front runs them again through the C front.
+KUBEXEC = [sys.executable, "-m", "launchers.kubexec"]
 
 
 def _start(tmp_path_factory, **kwargs) -> tuple[ServerThread, Path]:
@@ -55,7 +57,7 @@ def kubexec_env(kubeconfig: Path, **extra: str) -> dict[str, str]:
 
 
 def kubexec(kubeconfig: Path, *args: str, input: bytes = b"", **env: str):
-    return subprocess.run([sys.executable, "-m", "launchers.kubexec", *args], input=input,
+    return subprocess.run([*KUBEXEC, *args], input=input,
                           capture_output=True, env=kubexec_env(kubeconfig, **env), timeout=60)
 
 
@@ -193,7 +195,7 @@ def test_no_guard_runs_plain_exec(stub):
 
 def _start_sleeper(kc: Path, **env: str) -> tuple[subprocess.Popen[bytes], int]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "launchers.kubexec", "pod-a", "sleep 300 & echo $!; wait"],
+        [*KUBEXEC, "pod-a", "sleep 300 & echo $!; wait"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env=kubexec_env(kc, **env),
     )
@@ -239,8 +241,7 @@ def test_help_and_usage_errors(stub):
 def test_sigterm_ignored_remotely_still_ends_the_tree_after_the_signal_wait(stub):
     _, kc = stub
     proc = subprocess.Popen(
-        [sys.executable, "-m", "launchers.kubexec", "pod-a",
-         "trap '' TERM; sleep 300 & echo $!; wait; wait"],
+        [*KUBEXEC, "pod-a", "trap '' TERM; sleep 300 & echo $!; wait; wait"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         env=kubexec_env(kc, KUBEXEC_SIGNAL_WAIT="0.5"),
     )
