@@ -113,3 +113,31 @@ def test_bad_persist_value_is_refused_by_the_python_side(stub):
     result = kubexec(kc, "pod-a", "true", KUBEXEC_CONTROL_PERSIST="soon")
     assert result.returncode == 255
     assert b"KUBEXEC_CONTROL_PERSIST" in result.stderr and result.stderr.count(b"\n") == 1
+
+
+def test_closed_stdin_is_sent_as_dev_null(stub, runtime):
+    _, kc = stub
+    env = direct.kubexec_env(kc, KUBEXEC_CONTROL_PERSIST="30", XDG_RUNTIME_DIR=str(runtime))
+    result = subprocess.run(f"{FRONT} pod-a 'cat; echo end' <&-", shell=True, env=env,
+                            capture_output=True, timeout=60)
+    assert (result.returncode, result.stdout) == (0, b"end\n"), result.stderr
+
+
+def test_dead_parent_is_reported_as_sighup(stub, runtime):
+    """A launcher that dies without killing its agent: the front sees its parent change."""
+    _, kc = stub
+    env = direct.kubexec_env(kc, KUBEXEC_CONTROL_PERSIST="30", XDG_RUNTIME_DIR=str(runtime),
+                             KUBEXEC_HEARTBEAT_INTERVAL="0.2")
+    shell = subprocess.Popen(
+        ["/bin/sh", "-c", f"{FRONT} pod-a 'sleep 300 & echo $!; wait' & wait"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        assert shell.stdout is not None
+        pid = int(shell.stdout.readline())
+        assert alive(pid)
+        shell.kill()  # the front is re-parented, not signalled
+        shell.wait()
+        assert direct.wait_gone(pid, 10)
+    finally:
+        shell.kill()
+        shell.communicate()
