@@ -18,7 +18,10 @@ import pytest
 
 from tests.e2e.jobs import run_job, wait_no_prted
 
-pytestmark = [pytest.mark.cluster, pytest.mark.mpi, pytest.mark.podman]
+# The first test here may build every image from nothing (tests/fixtures/images.py): on a
+# cold podman cache that alone comes near the suite's 600 s per test, setup included.
+pytestmark = [pytest.mark.cluster, pytest.mark.mpi, pytest.mark.podman,
+              pytest.mark.timeout(1800)]
 
 WRAP = "/opt/hpc/local/bin/wrap-container.sh"
 EXAMPLE = "/opt/hpc/examples/bin/init_finalize"

@@ -10,7 +10,9 @@ import pytest
 from tests.fixtures.images import BuiltImages
 from tests.fixtures.podman import PodmanUser
 
-pytestmark = [pytest.mark.podman]
+# Whichever module asks first builds the images (tests/fixtures/images.py); cold, that comes
+# near the suite's 600 s per test, setup included.
+pytestmark = [pytest.mark.podman, pytest.mark.timeout(1800)]
 
 RUNTIMES = ("runtime", "runtime-with-podman", "mpi-with-runtime")
 
