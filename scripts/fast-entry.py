@@ -6,7 +6,7 @@ pip's console scripts start a full interpreter: `site` scans site-packages,
 runs every .pth file (setuptools' distutils hack, the editable install's path
 entry) and imports sitecustomize. That is ~6 ms of the ~14-20 ms a tool costs
 to start here, paid once per rank by wrap-container and once per daemon by
-kubexec. The script written here runs `PYTHON -I -S` instead and puts back
+kubexec. The script written here runs `PYTHON -IS` instead and puts back
 only the path entries `site` would have added, resolved now, at install time:
 the same modules are found, nothing else runs. `-I` also keeps PYTHON*
 variables and the user's site directory from changing what a launcher runs.
@@ -17,6 +17,7 @@ scripts on every install): the Makefile and the images' Containerfile do.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -33,9 +34,9 @@ sys.exit({function}())
 def site_paths(python: str) -> list[str]:
     """The entries `site` adds to `python`'s path, in its order."""
     here = os.path.dirname(os.path.abspath(__file__))
-    probe = "import sys; print(repr(sys.path))"
-    bare = eval(subprocess.check_output([python, "-I", "-S", "-c", probe], text=True))
-    full = eval(subprocess.check_output([python, "-I", "-c", probe], text=True))
+    probe = "import json, sys; print(json.dumps(sys.path))"
+    bare = json.loads(subprocess.check_output([python, "-I", "-S", "-c", probe], text=True))
+    full = json.loads(subprocess.check_output([python, "-I", "-c", probe], text=True))
     return [p for p in full if p and p not in bare and p != here]
 
 

@@ -16,8 +16,9 @@ ODLS_MAX_THREADS = "0"
 
 # The login pod is where PRRTE's plm/ssh starts one kubexec per daemon: there the
 # calls share one warm control master (launchers/control_client.py), which an idle
-# minute ends. Compute pods make at most a few tree-spawn calls each, fewer than a
-# master would need to pay for its own start. The manifests set the same.
+# minute ends. Not in compute pods: a tree-spawning prted makes its calls in one burst,
+# all of them arriving while the master starts, which measured slower than going
+# direct (docs/kubexec-hot-path.md). The manifests set the same.
 LOGIN_ENV = {"KUBEXEC_CONTROL_PERSIST": "60"}
 
 
