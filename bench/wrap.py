@@ -110,6 +110,18 @@ def plain_install(folder: Path) -> str:
     return str(script)
 
 
+def bare_runtime_argv(dry_run: str) -> list[str]:
+    """The runtime's command line from --dry-run, without the --pidfile/--cidfile pair
+    wrap-container fills in at run time (a bare run has no supervisor to read them;
+    podman refuses a cidfile that exists, so a fixed path would fail the second run)."""
+    argv = shlex.split(dry_run)
+    for flag in ("--pidfile", "--cidfile"):
+        if flag in argv:
+            at = argv.index(flag)
+            del argv[at:at + 2]
+    return argv
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20, help="runs of each way (default 20)")
@@ -145,11 +157,11 @@ def main() -> int:
                 "python_startup": [sys.executable, "-c", "pass"],
                 # ... and as wrap-container's entry starts it (scripts/fast-entry.py)
                 "python_lean_startup": [sys.executable, "-IS", "-c", "pass"],
-                "podman": shlex.split(dry),
+                "podman": bare_runtime_argv(dry),
                 "wrap": [wrap, "true"],
                 "wrap_with_options": [wrap, "--image", image, "true"],
                 "wrap_plain_install": [plain_wrap, "true"],
-                "standin": shlex.split(standin_dry),
+                "standin": bare_runtime_argv(standin_dry),
                 "wrap_standin": [wrap, "true"],
                 "wrap_standin_with_options": [wrap, "--image", image, "true"],
             }

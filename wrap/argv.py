@@ -17,7 +17,9 @@ from .errors import (
     PrrteNotFoundError,
 )
 from .settings import (
+    CID_FILE,
     ENV_FILE,
+    PID_FILE,
     PROFILES,
     PULL_POLICIES,
     USERNS_MODES,
@@ -178,6 +180,9 @@ def build(environ: Mapping[str, str], options: Options, host: Host,
     if kind == "podman":
         # conmon would need a cgroup a rootless user cannot create on cgroup v1
         argv.append("--cgroups=no-conmon")
+        # where podman says the rank's pid and container id: wrap.supervise signals
+        # the rank through them rather than through podman's --sig-proxy
+        argv += ["--pidfile", PID_FILE, "--cidfile", CID_FILE]
     argv += _userns(userns, kind, host)
     if profile == "unprivileged":
         if not host.fuse_usable:

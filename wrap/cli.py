@@ -21,7 +21,7 @@ from . import argv as argv_builder
 from . import imagestore
 from .detect import detect
 from .errors import BadSettingError, ImageMissingError, WrapError
-from .settings import ENV_FILE, Options, Plan
+from .settings import Options, Plan
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: typing costs milliseconds per rank
@@ -62,13 +62,13 @@ def _read_dvm_uri(path: str) -> str:
 
 def execute(options: Options, command: Sequence[str], dry_run: bool = False,
             environ: Optional[Mapping[str, str]] = None) -> int:
-    """Build the plan and run it: podman replaces this process; docker's status is returned."""
+    """Build the plan and run it; the rank's status (podman's or docker's)."""
     env = dict(os.environ if environ is None else environ)
     plan = argv_builder.build(env, options, detect(env, options), command)
     if dry_run or env.get("WRAP_DEBUG"):
         import shlex  # only when printing
 
-        shown = shlex.join(plan.resolved_argv(ENV_FILE))  # the placeholder, for docker
+        shown = shlex.join(plan.argv)  # with the placeholders of the runner's files
     if dry_run:
         print(shown)
         if plan.env_file is not None:
@@ -79,11 +79,12 @@ def execute(options: Options, command: Sequence[str], dry_run: bool = False,
         print(f"{PROG}: {shown}", file=sys.stderr, flush=True)
     from . import run  # imported late: nothing before needs it
 
-    if plan.env_file is None:
+    if plan.kind == "podman":
         _ensure_image(plan)
         sys.stdout.flush()
-        run.exec_plan(plan)
-        return 125  # not reached: exec_plan returns only by raising
+        from . import supervise
+
+        return supervise.run_podman(plan)
     status = run.run_with_env_file(plan)
     # docker says 125 when it could not start the container: is the image missing?
     if status == 125 and plan.check_image and not imagestore.exists(

@@ -1,8 +1,6 @@
 """Start the planned runtime so that signals reach the rank and its status comes back.
 
-podman: exec. The wrapper disappears, so the launcher's signals land on
-podman, which proxies them to the rank (--sig-proxy is on by default), and
-podman's exit status is the rank's.
+podman: wrap.supervise (a child in its own process group; we signal the rank).
 
 docker: a child, because its env-file must be removed afterwards; we forward
 the catchable signals to it (docker proxies them on) and return its status.
@@ -13,27 +11,17 @@ from __future__ import annotations
 import os
 
 from .errors import NoRuntimeError
-from .settings import Plan
+from .settings import ENV_FILE, Plan
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # annotations only: typing costs milliseconds per rank
     from typing import Mapping, Optional
 
 # What a launcher or a terminal may send; SIGKILL and SIGSTOP cannot be caught.
-# Names, not numbers: the signal module imports enum (~10 ms), which the podman
-# path (exec) never needs.
+# Names, not numbers: they are looked up in whichever signal module the caller uses.
 FORWARDED_SIGNALS = (
     "SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2", "SIGCONT", "SIGWINCH",
 )
-
-
-def exec_plan(plan: Plan) -> None:
-    """Replace this process with the runtime; returns only by raising."""
-    argv = plan.resolved_argv()
-    try:
-        os.execve(plan.runtime, argv, dict(plan.env))
-    except OSError as exc:
-        raise NoRuntimeError(f"cannot run {plan.runtime}: {exc.strerror}") from exc
 
 
 def status_of(wait_status: int) -> int:
@@ -80,7 +68,8 @@ def run_with_env_file(plan: Plan) -> int:
             with os.fdopen(fd, "w", encoding="utf-8") as fh:
                 fh.write(plan.env_file or "")
             try:
-                child = os.posix_spawn(plan.runtime, plan.resolved_argv(path), dict(plan.env))
+                argv = plan.resolved_argv({ENV_FILE: path})
+                child = os.posix_spawn(plan.runtime, argv, dict(plan.env))
             except OSError as exc:
                 raise NoRuntimeError(f"cannot run {plan.runtime}: {exc.strerror}") from exc
             for signum in pending:  # arrived while we were getting ready

@@ -22,9 +22,13 @@ PROFILES = ("privileged", "unprivileged")
 USERNS_MODES = ("auto", "keep-id", "user", "none")
 PULL_POLICIES = ("never", "missing", "always")
 
-# Marks where the docker env-file path goes in Plan.argv: the file is made
-# by the runner, after the pure builder has finished.
+# Mark where the paths of files made by the runner, after the pure builder has
+# finished, go in Plan.argv: docker's env-file; the files podman writes the
+# rank's pid and container id to (wrap.supervise signals the rank through them).
 ENV_FILE = "<env-file>"
+PID_FILE = "<pid-file>"
+CID_FILE = "<cid-file>"
+RUN_FILES = (ENV_FILE, PID_FILE, CID_FILE)
 
 
 class _Record:
@@ -114,7 +118,7 @@ class Plan(_Record):
         kind: str,  # "podman" or "docker"
         runtime: str,  # path of the runtime program
         image: str,
-        argv: Tuple[str, ...],  # may hold ENV_FILE once (docker)
+        argv: Tuple[str, ...],  # may hold each of RUN_FILES once
         env: Mapping[str, str],  # environment to start the runtime with
         forwarded: Tuple[str, ...],  # names of the variables the rank receives
         env_file: Optional[str] = None,  # docker: env-file text, written 0600 by the runner
@@ -129,10 +133,17 @@ class Plan(_Record):
         self.env_file = env_file
         self.check_image = check_image
 
-    def resolved_argv(self, env_file_path: Optional[str] = None) -> list[str]:
-        """argv with the env-file placeholder replaced by its real path."""
-        if self.env_file is None:
-            return list(self.argv)
-        if env_file_path is None:
-            raise ValueError("this plan needs the path of its env-file")
-        return [env_file_path if arg == ENV_FILE else arg for arg in self.argv]
+    def resolved_argv(self, files: Optional[Mapping[str, str]] = None) -> list[str]:
+        """argv with each RUN_FILES placeholder replaced by the path `files` gives it.
+
+        Only the first of each is a placeholder: the builder puts them before
+        CONTAINER_ARGS and the command, whose words are the user's, whatever they say.
+        """
+        files = files or {}
+        argv = list(self.argv)
+        for mark in RUN_FILES:
+            if mark in argv:
+                if mark not in files:
+                    raise ValueError(f"this plan needs the path of its {mark}")
+                argv[argv.index(mark)] = files[mark]
+        return argv

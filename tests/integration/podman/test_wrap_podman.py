@@ -90,24 +90,37 @@ def test_signal_reaches_the_rank_and_its_status_comes_back(podman_user, mpi_imag
         ready, _, _ = select.select([proc.stdout], [], [], 60)
         assert ready, "the rank never started"
         assert proc.stdout.readline().strip() == "ready"
-        # The pid is podman's (wrap-container exec'd it); podman proxies the signal.
-        # Podman before 4.4 installs its signal proxy only after the container has
-        # started, so a signal in that first instant is lost (containers/podman
-        # #16901): repeat it until the rank reacts, within a bound.
-        status = None
-        for _ in range(100):
-            proc.send_signal(signal.SIGTERM)
-            try:
-                status = proc.wait(timeout=0.5)
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        assert status == 42
-        assert "got-term" in proc.stdout.read()
+        # One signal, right after the rank's first line: podman 4.3 alone, exec'd,
+        # ended with status 0 and left the container running in 6 runs of 30 on a
+        # loaded machine (it relays only once attached); wrap-container delivers it.
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 42
+        assert proc.stdout.read().strip() == "got-term"
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(timeout=60)
+
+
+def test_a_signal_as_the_rank_starts_ends_it_and_its_container(podman_user, mpi_image, job_dir,
+                                                              no_leftovers):
+    # SIGTERM at once, before podman has created the container: the wrapper holds it
+    # until the rank's pid is known, so the rank ends (by the signal, or by its trap
+    # if that came first) and --rm removes the container (no_leftovers checks).
+    # (a shell runs its trap only between commands: short sleeps, not one long one)
+    script = ('trap "exit 42" TERM; i=0; while [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; '
+              'exit 3')
+    proc = podman_user.popen([WRAP, "sh", "-c", script], env={"MPI_IMAGE": mpi_image},
+                             cwd=job_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        time.sleep(0.05)  # past the interpreter's start: the wrapper's handlers are in
+        proc.send_signal(signal.SIGTERM)
+        status = proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=60)
+    assert status in (42, 128 + signal.SIGTERM), proc.stderr.read() if proc.stderr else ""
 
 
 def test_missing_image_says_how_to_pull(podman_user, job_dir):

@@ -14,7 +14,7 @@ from wrap import (
     PrrteNotFoundError,
     build,
 )
-from wrap.settings import ENV_FILE
+from wrap.settings import CID_FILE, ENV_FILE, PID_FILE
 
 HOST = Host(
     which={
@@ -65,6 +65,7 @@ MOUNTS = [
     "--workdir=/home/u/job",
 ]
 TAIL = ["localhost/app:1", "./app", "-n", "1"]
+RUN_FILES = ["--pidfile", PID_FILE, "--cidfile", CID_FILE]  # podman: wrap.supervise
 
 
 def plan_for(environ=None, host=HOST, command=("./app", "-n", "1"), **options):
@@ -76,27 +77,27 @@ CASES: dict[str, tuple[dict, dict, list[str]]] = {
     "rootless podman, privileged profile (default)": (
         {},
         {},
-        ["/usr/bin/podman", *NAMESPACES, "--cgroups=no-conmon", "--userns=keep-id",
+        ["/usr/bin/podman", *NAMESPACES, "--cgroups=no-conmon", *RUN_FILES, "--userns=keep-id",
          "--user=1001:1002",
          "--pull=never", *FORWARDED_ENV, *MOUNTS, *TAIL],
     ),
     "rootless podman, unprivileged profile": (
         {"profile": "unprivileged"},
         {},
-        ["/usr/bin/podman", *NAMESPACES, "--cgroups=no-conmon", "--userns=keep-id",
+        ["/usr/bin/podman", *NAMESPACES, "--cgroups=no-conmon", *RUN_FILES, "--userns=keep-id",
          "--user=1001:1002",
          "--device=/dev/fuse", "--pull=never", *FORWARDED_ENV, *MOUNTS, *TAIL],
     ),
     "rootless podman, --user mapping": (
         {"userns": "user"},
         {},
-        ["/usr/bin/podman", *NAMESPACES, "--cgroups=no-conmon", "--user=1001:1002",
+        ["/usr/bin/podman", *NAMESPACES, "--cgroups=no-conmon", *RUN_FILES, "--user=1001:1002",
          "--pull=never", *FORWARDED_ENV, *MOUNTS, *TAIL],
     ),
     "podman as root: no mapping needed": (
         {},
         {"uid": 0, "gid": 0},
-        ["/usr/bin/podman", *NAMESPACES, "--cgroups=no-conmon",
+        ["/usr/bin/podman", *NAMESPACES, "--cgroups=no-conmon", *RUN_FILES,
          "--pull=never", *FORWARDED_ENV, *MOUNTS, *TAIL],
     ),
     "docker: env-file and --user": (
@@ -120,7 +121,7 @@ CASES: dict[str, tuple[dict, dict, list[str]]] = {
     "runtime given as a path, pull allowed, no cwd mount": (
         {"runtime": "/opt/bin/podman", "pull": "missing", "mount_cwd": False},
         {"which": {"/opt/bin/podman": "/opt/bin/podman"}},
-        ["/opt/bin/podman", *NAMESPACES, "--cgroups=no-conmon", "--userns=keep-id",
+        ["/opt/bin/podman", *NAMESPACES, "--cgroups=no-conmon", *RUN_FILES, "--userns=keep-id",
          "--user=1001:1002",
          "--pull=missing", *FORWARDED_ENV,
          "--volume=/tmp/prte.vm.1001/dvm.7:/tmp/prte.vm.1001/dvm.7", *TAIL],
@@ -153,9 +154,19 @@ def test_docker_env_file_holds_only_forwarded_values():
         "PMIX_SERVER_TMPDIR=/tmp/prte.vm.1001/dvm.7\n"
         "PRTE_LAUNCHED=1\n"
     )
-    assert plan.resolved_argv("/run/user/1001/wrap-env.x").count("/run/user/1001/wrap-env.x") == 1
+    resolved = plan.resolved_argv({ENV_FILE: "/run/user/1001/wrap-env.x"})
+    assert resolved.count("/run/user/1001/wrap-env.x") == 1 and ENV_FILE not in resolved
     with pytest.raises(ValueError):
         plan.resolved_argv()
+
+
+def test_only_the_builders_placeholders_are_replaced():
+    # the command's words are the user's, even one that looks like a placeholder
+    plan = plan_for(command=["echo", PID_FILE])
+    resolved = plan.resolved_argv({PID_FILE: "/run/w/pid", CID_FILE: "/run/w/cid"})
+    assert resolved[-2:] == ["echo", PID_FILE]
+    assert resolved[resolved.index("--pidfile") + 1] == "/run/w/pid"
+    assert resolved[resolved.index("--cidfile") + 1] == "/run/w/cid"
 
 
 @pytest.mark.parametrize("secret", ["KUBERNETES_SERVICE_HOST", "SSH_AUTH_SOCK", "KUBECONFIG",

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from wrap import cli, run
+from wrap import cli, supervise
 from wrap.settings import Plan
 
 
 @pytest.fixture
 def podman_stub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A `podman` on a private PATH (never run: these tests stop before exec)."""
+    """A `podman` on a private PATH (never run: these tests stop before it would start)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     stub = bin_dir / "podman"
@@ -56,7 +56,7 @@ def test_fast_path_and_option_path_build_the_same_plan(podman_stub, monkeypatch)
         raise SystemExit(0)
 
     monkeypatch.setattr(cli, "_ensure_image", lambda plan: None)
-    monkeypatch.setattr(run, "exec_plan", capture)
+    monkeypatch.setattr(supervise, "run_podman", capture)
     with pytest.raises(SystemExit):
         cli.main(["./app", "-x"])  # no options: the parser is not involved
     assert option_main(["--", "./app", "-x"]) == 0
@@ -75,7 +75,7 @@ def test_wrap_debug_prints_the_command_on_stderr(podman_stub, monkeypatch, capsy
     def stop(plan: Plan) -> None:
         raise SystemExit(0)
 
-    monkeypatch.setattr(run, "exec_plan", stop)
+    monkeypatch.setattr(supervise, "run_podman", stop)
     with pytest.raises(SystemExit):
         cli.main(["./app"])
     err = capsys.readouterr().err
