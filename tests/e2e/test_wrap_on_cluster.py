@@ -130,3 +130,29 @@ def test_prun_injected_into_the_image_reaches_the_outer_dvm(cluster_with_image,
     assert re.search(r"^\s*0\) Size: 10 \(Running\)$", result.stdout, re.M), result.stdout
     assert wait_no_prted(cluster, cluster.compute_pods) == {}
     assert containers_left(cluster) == {}
+
+
+def test_a_killed_job_leaves_no_container_and_no_daemon(cluster_with_image, mpi_image_in_cluster):
+    """SIGTERM to prterun once every rank runs: no container and no prted outlives the job.
+
+    Two paths end the ranks here: each daemon signals its wrap-containers, which hand
+    the signal to the rank (wrap.supervise), and the pod's kubexec-guard ends what is
+    left of the tree when the prted exits. The job still ends clean with the relay
+    disabled, so this checks the outcome; the relay itself is checked with real podman
+    in tests/integration/podman and tests/unit/wrap/test_wrap_supervise.py."""
+    cluster = cluster_with_image
+    job = wrapped_job(mpi_image_in_cluster, "sh -c 'echo up; exec sleep 600'")
+    script = (
+        f"{job} > /tmp/killed-job.out 2>&1 & job=$!; "
+        "for i in $(seq 600); do "
+        "  [ $(grep -c '^up$' /tmp/killed-job.out) -ge 10 ] && break; sleep 0.2; "
+        "done; "
+        "echo ranks-up=$(grep -c '^up$' /tmp/killed-job.out); "
+        "kill -TERM $job; wait $job; echo prterun-status=$?"
+    )
+    result = run_job(cluster, script, hang_after=240)
+    assert "ranks-up=10" in result.stdout, result.stdout + result.stderr
+    status = re.search(r"^prterun-status=(\d+)$", result.stdout, re.M)
+    assert status and status.group(1) != "0", result.stdout
+    assert wait_no_prted(cluster, cluster.compute_pods) == {}
+    assert containers_left(cluster) == {}
