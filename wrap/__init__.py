@@ -5,7 +5,7 @@ Public surface (pinned by tests/unit/wrap/test_public.py):
     detect(environ, options) -> Host                 what this machine offers
     Options, Host, Plan                              its inputs and output
     forwarded_env(environ, specs)                    which variables a rank gets
-    WrapError and its subclasses                     one per cause, each with exit_status
+    WrapError and its subclasses                     one per cause (statuses: wrap.cli)
 """
 
 from .argv import build

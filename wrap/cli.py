@@ -20,7 +20,15 @@ import sys
 from . import argv as argv_builder
 from . import imagestore
 from .detect import detect
-from .errors import BadSettingError, ImageMissingError, WrapError
+from .errors import (
+    BadSettingError,
+    FuseMissingError,
+    ImageMissingError,
+    NoImageError,
+    NoRuntimeError,
+    PrrteNotFoundError,
+    WrapError,
+)
 from .settings import Options, Plan
 
 TYPE_CHECKING = False
@@ -28,6 +36,19 @@ if TYPE_CHECKING:  # annotations only: typing costs milliseconds per rank
     from typing import Mapping, Optional, Sequence
 
 PROG = "wrap-container"
+
+# One status per cause, below the runtime's own 125 (runtime failed), 126 (cannot
+# invoke) and 127 (not found) and above common application codes, so a launcher can
+# tell a wrapper failure from the rank's status without parsing messages.
+EXIT_STATUS = {
+    WrapError: 111,
+    BadSettingError: 112,  # an option or variable that cannot be honoured
+    NoRuntimeError: 113,  # neither podman nor docker, or not the one asked for
+    NoImageError: 114,  # no --image and no MPI_IMAGE
+    ImageMissingError: 115,  # not in the local store: pull it
+    FuseMissingError: 116,  # unprivileged profile without a usable /dev/fuse
+    PrrteNotFoundError: 117,  # prun injection without a PRRTE install to mount
+}
 
 
 def _pull_hint(plan: Plan) -> str:
@@ -96,7 +117,7 @@ def execute(options: Options, command: Sequence[str], dry_run: bool = False,
 
 def _report(exc: WrapError) -> int:
     print(f"{PROG}: {exc}", file=sys.stderr)
-    return exc.exit_status
+    return next(EXIT_STATUS[cls] for cls in type(exc).__mro__ if cls in EXIT_STATUS)
 
 
 def _with_options(args: Sequence[str]) -> int:

@@ -1,16 +1,15 @@
 """The errors wrap-container can meet, one class per cause a user must act on.
 
-    WrapError                 base; `exit_status` is what the CLI exits with
-    ├── BadSettingError       an option or variable that cannot be honoured   (112)
-    ├── NoRuntimeError        neither podman nor docker found, or not the one asked for (113)
-    ├── NoImageError          no --image and no MPI_IMAGE                     (114)
-    ├── ImageMissingError     the image is not in the local store: pull it    (115)
-    ├── FuseMissingError      unprivileged profile without a usable /dev/fuse (116)
-    └── PrrteNotFoundError    prun injection without a PRRTE install to mount (117)
+    WrapError                 base
+    ├── BadSettingError       an option or variable that cannot be honoured
+    ├── NoRuntimeError        neither podman nor docker found, or not the one asked for
+    ├── NoImageError          no --image and no MPI_IMAGE
+    ├── ImageMissingError     the image is not in the local store: pull it
+    ├── FuseMissingError      unprivileged profile without a usable /dev/fuse
+    └── PrrteNotFoundError    prun injection without a PRRTE install to mount
 
-The statuses sit below the runtime's own 125 (runtime failed), 126 (cannot
-invoke) and 127 (not found) and above common application codes, so a launcher
-can tell a wrapper failure from the rank's status without parsing messages.
+The library only says what went wrong; the CLI (wrap.cli.EXIT_STATUS) chooses
+the exit status of each.
 """
 
 from __future__ import annotations
@@ -19,28 +18,26 @@ from __future__ import annotations
 class WrapError(Exception):
     """Base of every error wrap-container reports; the message is one line."""
 
-    exit_status = 111
-
 
 class BadSettingError(WrapError):
-    exit_status = 112
+    pass
 
 
 class NoRuntimeError(WrapError):
-    exit_status = 113
+    pass
 
 
 class NoImageError(WrapError):
-    exit_status = 114
+    pass
 
 
 class ImageMissingError(WrapError):
-    exit_status = 115
+    pass
 
 
 class FuseMissingError(WrapError):
-    exit_status = 116
+    pass
 
 
 class PrrteNotFoundError(WrapError):
-    exit_status = 117
+    pass
