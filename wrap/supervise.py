@@ -7,7 +7,8 @@ On a loaded 2-core machine that was 6 runs in 30, one SIGTERM each: a rank the
 launcher killed kept running, reported as a success. So:
 
 - podman runs in a process group of its own, out of reach of the signals a
-  launcher or a terminal sends to ours, and never receives one from us;
+  launcher sends to ours, and never receives one from us (at a terminal, where
+  a background group could not write, it shares ours: see _at_a_terminal);
 - it writes the rank's pid (--pidfile) and the container's id (--cidfile) to a
   private directory; a signal we catch goes to that pid (--pid=host: it is a pid
   of this namespace); one that comes before the file, or while runc has created
@@ -138,8 +139,12 @@ def run_podman(plan: Plan) -> int:
         rank = _Rank(plan.runtime, dict(plan.env), folder)
         argv = plan.resolved_argv({PID_FILE: rank.pid_file, CID_FILE: rank.cid_file})
         try:
-            child = os.posix_spawn(plan.runtime, argv, dict(plan.env), setpgroup=0,
-                                   setsigdef=(_signal.SIGPIPE,))
+            if _at_a_terminal():
+                child = os.posix_spawn(plan.runtime, argv, dict(plan.env),
+                                       setsigdef=(_signal.SIGPIPE,))
+            else:  # a process group of its own (0: a new one, led by podman)
+                child = os.posix_spawn(plan.runtime, argv, dict(plan.env),
+                                       setsigdef=(_signal.SIGPIPE,), setpgroup=0)
         except OSError as exc:
             raise NoRuntimeError(f"cannot run {plan.runtime}: {exc.strerror}") from exc
         for signum in early:
@@ -151,6 +156,20 @@ def run_podman(plan: Plan) -> int:
         for sig, handler in previous.items():
             _signal.signal(sig, handler)
         _remove_dir(folder)
+
+
+def _at_a_terminal() -> bool:
+    """Are we the foreground job of the terminal our stdio is on (a user typing, not a
+    launcher)? Then podman shares our process group: a background group writing to the
+    terminal is stopped (SIGTTOU under `stty tostop`). The terminal's own signals
+    (Ctrl-C) then reach podman too, as they did when wrap-container exec'd it."""
+    for fd in (0, 1, 2):
+        try:
+            if os.isatty(fd) and os.tcgetpgrp(fd) == os.getpgrp():
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def _private_dir(base: str) -> str:

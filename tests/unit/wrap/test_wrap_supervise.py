@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import pwd
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -43,11 +45,12 @@ if args[0] == "kill":
     sys.exit(0)
 for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCONT):
     signal.signal(signum, lambda n, f: note("podman-signals", str(n)))
-note("podman", f"{{os.getpgid(0)}} {{os.getppid()}}")
+note("podman", f"{{os.getpgid(0)}} {{os.getppid()}} {{os.getpgid(os.getppid())}}")
 pid_file = args[args.index("--pidfile") + 1]
 cid_file = args[args.index("--cidfile") + 1]
 note("files", os.path.dirname(pid_file))
-rank = subprocess.Popen(args[args.index("localhost/app:1") + 1:])
+rank = subprocess.Popen(args[args.index("localhost/app:1") + 1:],
+                        env={{**os.environ, "STUB_LOG": log}})  # for the fixture's clean-up
 with open(os.path.join(log, "rank.pid"), "w") as fh:
     fh.write(str(rank.pid))
 time.sleep(float(os.environ.get("STUB_DELAY", "0")))
@@ -102,7 +105,22 @@ def setup() -> Iterator[Setup]:
     try:
         yield Setup(root)
     finally:
+        # a failed test may leave the stand-in podman (own process group) and its rank
+        subprocess.run(["pkill", "-KILL", "-f", str(root)], check=False)
+        _kill_rank(root / "log")
         subprocess.run(["rm", "-rf", str(root)], check=False)
+
+
+def _kill_rank(log: Path) -> None:
+    """The stand-in's rank, if it outlived a failed test (its pid may be another's by
+    now: only a process whose environment names this log is ours)."""
+    try:
+        pid = int((log / "rank.pid").read_text())
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except (OSError, ValueError):
+        return
+    if f"STUB_LOG={log}".encode() in environ:
+        os.kill(pid, signal.SIGKILL)
 
 
 def finish(proc: subprocess.Popen[str], timeout: float = 60) -> tuple[int, str, str]:
@@ -125,8 +143,8 @@ def test_the_rank_gets_the_signal_podman_never_does(setup):
     assert out.strip() == "got-term"
     assert setup.read("podman-signals") == ""
     # podman led a process group of its own, so a signal to the launcher's group misses it
-    pgid, parent = (int(word) for word in setup.read("podman").split())
-    assert parent == proc.pid and pgid != os.getpgid(0)
+    pgid, parent, parent_pgid = (int(word) for word in setup.read("podman").split())
+    assert parent == proc.pid and pgid not in (parent_pgid, os.getpgid(0))
     assert list(setup.run_dir.iterdir()) == []  # the pid/cid directory is gone
 
 
@@ -214,3 +232,20 @@ def test_a_rank_we_may_not_signal_is_reached_through_podman_kill(setup):
     assert status == 42, err
     assert out.split() == ["got-term"]
     assert setup.read("kill").split()[:3] == ["kill", "--signal", str(int(signal.SIGTERM))]
+
+
+@pytest.mark.skipif(shutil.which("script") is None, reason="needs script(1) for a terminal")
+def test_typed_at_a_terminal_podman_may_write_to_it(setup):
+    # Under `stty tostop` a background process group that writes to the terminal is
+    # stopped: podman must share the wrapper's group there, or the rank's output hangs.
+    wrapper = shlex.join([sys.executable, "-m", "wrap.cli", "--runtime", str(setup.stub),
+                          "--no-cwd-mount", "sh", "-c", "echo typed; exit 5"])
+    environ = {"PATH": os.environ["PATH"], "PYTHONPATH": str(REPO),
+               "XDG_RUNTIME_DIR": str(setup.run_dir), "MPI_IMAGE": "localhost/app:1"}
+    proc = subprocess.run(["script", "-qec", f"stty tostop; {wrapper}", "/dev/null"],
+                          env=environ, cwd=setup.root, capture_output=True, text=True,
+                          timeout=60, stdin=subprocess.DEVNULL)
+    assert proc.returncode == 5, proc.stdout + proc.stderr
+    assert "typed" in proc.stdout
+    pgid, _, parent_pgid = (int(word) for word in setup.read("podman").split())
+    assert pgid == parent_pgid
