@@ -59,7 +59,7 @@ class _Rank:
                     text = fh.read().strip()
             except OSError:
                 return None
-            # podman writes it whole once the rank runs; a torn read is "not yet"
+            # podman writes it once runc has created the container; a torn read is "not yet"
             self.pid = int(text) if text.isdigit() and int(text) > 0 else None
         return self.pid
 
