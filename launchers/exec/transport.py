@@ -252,6 +252,10 @@ class ExecProcess:
     def send_signal(self, signo: int) -> bool:
         return False
 
+    def kill_tree(self) -> bool:
+        """No guard, so nobody in the pod to ask: `abort` is all there is."""
+        return False
+
     def abort(self) -> None:
         self._closed = True
         self._writer.close()
@@ -326,6 +330,11 @@ class GuardedProcess:
         self.inner.write(wire.signal_record(signo))
         return True
 
+    def kill_tree(self) -> bool:
+        """The guard's KILL record: it ends the command's whole tree now."""
+        self.inner.write(wire.encode(wire.KILL))
+        return True
+
     def abort(self) -> None:
         self._stop()
         self.inner.abort()
@@ -354,6 +363,7 @@ class RemoteProcess(Protocol):
     async def drain(self) -> None: ...
     def close_stdin(self) -> None: ...
     def send_signal(self, signo: int) -> bool: ...
+    def kill_tree(self) -> bool: ...  # False: this transport cannot (no guard)
     def abort(self) -> None: ...
     async def wait(self) -> int: ...
     async def run(self, check: bool = False) -> CompletedProcess: ...

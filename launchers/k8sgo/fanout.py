@@ -20,7 +20,6 @@ import asyncio
 import signal
 from typing import NamedTuple, Optional, Sequence
 
-from launchers import guard_protocol as wire
 from launchers.exec.errors import KubeExecError
 from launchers.exec.transport import RemoteProcess
 from launchers.k8sgo.settings import daemon_argv
@@ -164,10 +163,5 @@ def _end(proc: RemoteProcess) -> None:
 
 
 def _kill(proc: RemoteProcess) -> None:
-    """The guard's KILL record: end the whole tree now.
-
-    GuardedProcess has no method for it yet; its inner stream takes raw records.
-    """
-    inner = getattr(proc, "inner", None)
-    if inner is not None:
-        inner.write(wire.encode(wire.KILL))
+    """The guard's KILL record: end the whole tree now (abort follows in any case)."""
+    proc.kill_tree()

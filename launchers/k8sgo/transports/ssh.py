@@ -120,6 +120,9 @@ class SshProcess:
     def send_signal(self, signo: int) -> bool:
         return False
 
+    def kill_tree(self) -> bool:
+        return False  # the GuardedProcess around this channel does it
+
     def abort(self) -> None:
         self._conn.abort()
 

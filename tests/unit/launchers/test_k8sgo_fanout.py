@@ -51,6 +51,10 @@ class FakeProc:
             self._finish(128 + signo)
         return True
 
+    def kill_tree(self) -> bool:
+        self.inner.write(wire.encode(wire.KILL))
+        return True
+
     def abort(self) -> None:
         self.aborted = True
         if not self.ended.done():

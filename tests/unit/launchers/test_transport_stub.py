@@ -88,21 +88,29 @@ def test_plain_exec_v5_closes_stdin(servers):
         0, b"x" * 100_000, b"")
 
 
-def test_signal_reaches_the_remote_command(servers):
+def ended_by(servers, script: str, action) -> int:
+    """Run `script` under the guard; once it says "up", `action(proc)`; its status."""
     session = session_for(servers[0])
 
     async def main():
         out = bytearray()
-        proc = await open_guarded(session, "pod-a",
-                                  ["/bin/sh", "-c", "trap 'exit 9' TERM; echo up; "
-                                   "while :; do sleep 0.05; done"],
+        proc = await open_guarded(session, "pod-a", ["/bin/sh", "-c", f"{script}; echo up; "
+                                                     "while :; do sleep 0.05; done"],
                                   heartbeat_interval=0.2, stdout=out.extend)
         while b"up" not in out:
             await asyncio.sleep(0.02)
-        assert proc.send_signal(15)
+        assert action(proc)
         return await asyncio.wait_for(proc.wait(), 30)
 
-    assert asyncio.run(main()) == 9
+    return asyncio.run(main())
+
+
+def test_signal_reaches_the_remote_command(servers):
+    assert ended_by(servers, "trap 'exit 9' TERM", lambda proc: proc.send_signal(15)) == 9
+
+
+def test_kill_tree_ends_a_command_that_ignores_term(servers):
+    assert ended_by(servers, "trap '' TERM", lambda proc: proc.kill_tree()) != 0
 
 
 def test_errors_are_translated(servers, tmp_path):
