@@ -18,17 +18,9 @@ import os
 import sys
 
 from . import argv as argv_builder
-from . import imagestore
+from . import errors, imagestore
 from .detect import detect
-from .errors import (
-    BadSettingError,
-    FuseMissingError,
-    ImageMissingError,
-    NoImageError,
-    NoRuntimeError,
-    PrrteNotFoundError,
-    WrapError,
-)
+from .errors import BadSettingError, ImageMissingError, WrapError
 from .settings import Options, Plan
 
 TYPE_CHECKING = False
@@ -41,13 +33,13 @@ PROG = "wrap-container"
 # invoke) and 127 (not found) and above common application codes, so a launcher can
 # tell a wrapper failure from the rank's status without parsing messages.
 EXIT_STATUS = {
-    WrapError: 111,
-    BadSettingError: 112,  # an option or variable that cannot be honoured
-    NoRuntimeError: 113,  # neither podman nor docker, or not the one asked for
-    NoImageError: 114,  # no --image and no MPI_IMAGE
-    ImageMissingError: 115,  # not in the local store: pull it
-    FuseMissingError: 116,  # unprivileged profile without a usable /dev/fuse
-    PrrteNotFoundError: 117,  # prun injection without a PRRTE install to mount
+    errors.WrapError: 111,
+    errors.BadSettingError: 112,  # an option or variable that cannot be honoured
+    errors.NoRuntimeError: 113,  # neither podman nor docker, or not the one asked for
+    errors.NoImageError: 114,  # no --image and no MPI_IMAGE
+    errors.ImageMissingError: 115,  # not in the local store: pull it
+    errors.FuseMissingError: 116,  # unprivileged profile without a usable /dev/fuse
+    errors.PrrteNotFoundError: 117,  # prun injection without a PRRTE install to mount
 }
 
 

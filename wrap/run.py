@@ -77,13 +77,14 @@ def run_with_env_file(plan: Plan) -> int:
             _, wait_status = os.waitpid(child, 0)
             return status_of(wait_status)
         finally:
-            _remove(path)
+            remove_file(path)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
 
-def _remove(path: str) -> None:
+def remove_file(path: str) -> None:
+    """Unlink, if it is there (a runner's file that may never have been made)."""
     try:
         os.unlink(path)
     except FileNotFoundError:

@@ -29,7 +29,7 @@ import _signal
 import os
 
 from .errors import BadSettingError, NoRuntimeError
-from .run import FORWARDED_SIGNALS, env_file_dir, status_of
+from .run import FORWARDED_SIGNALS, env_file_dir, remove_file, status_of
 from .settings import CID_FILE, PID_FILE, Plan
 
 TYPE_CHECKING = False
@@ -43,17 +43,24 @@ class _Rank:
     """The rank podman started: its pid once podman has written it, whether it runs
     yet, and the signals that came before."""
 
-    def __init__(self, runtime: str, env: dict[str, str], folder: str) -> None:
+    def __init__(self, runtime: str, env: dict[str, str]) -> None:
         self.runtime = runtime
         self.env = env
-        self.pid_file = os.path.join(folder, "pid")
-        self.cid_file = os.path.join(folder, "cid")
+        self.folder: Optional[str] = None  # podman's two files go there, once it exists
         self.pid: Optional[int] = None
         self.started = False
         self.waiting: list[int] = []
 
+    @property
+    def pid_file(self) -> str:
+        return os.path.join(self.folder or "", "pid")
+
+    @property
+    def cid_file(self) -> str:
+        return os.path.join(self.folder or "", "cid")
+
     def _read_pid(self) -> Optional[int]:
-        if self.pid is None:
+        if self.pid is None and self.folder is not None:
             try:
                 with open(self.pid_file, encoding="ascii") as fh:
                     text = fh.read().strip()
@@ -117,45 +124,32 @@ class _Rank:
 
 def run_podman(plan: Plan) -> int:
     """Run the plan's podman as a child, relay signals to the rank; podman's status."""
-    rank: Optional[_Rank] = None
-
-    def on_signal(signum: int, _frame: object) -> None:
-        if rank is not None:
-            rank.signal(signum)
-        else:
-            early.append(signum)
-
-    def on_alarm(_signum: int, _frame: object) -> None:
-        if rank is not None:
-            rank.flush()
-
-    early: list[int] = []
+    env = dict(plan.env)
+    rank = _Rank(plan.runtime, env)
     signals = [getattr(_signal, name) for name in FORWARDED_SIGNALS]
     # handlers first: a signal from here on reaches the rank or waits for it
-    previous = {sig: _signal.signal(sig, on_signal) for sig in signals}
-    previous[_signal.SIGALRM] = _signal.signal(_signal.SIGALRM, on_alarm)
-    folder = _private_dir(env_file_dir(plan.env) or "/tmp")
+    previous = {sig: _signal.signal(sig, lambda signum, _: rank.signal(signum))
+                for sig in signals}
+    previous[_signal.SIGALRM] = _signal.signal(_signal.SIGALRM, lambda *_: rank.flush())
     try:
-        rank = _Rank(plan.runtime, dict(plan.env), folder)
+        rank.folder = _private_dir(env_file_dir(env) or "/tmp")
         argv = plan.resolved_argv({PID_FILE: rank.pid_file, CID_FILE: rank.cid_file})
         try:
             if _at_a_terminal():
-                child = os.posix_spawn(plan.runtime, argv, dict(plan.env),
-                                       setsigdef=(_signal.SIGPIPE,))
+                child = os.posix_spawn(plan.runtime, argv, env, setsigdef=(_signal.SIGPIPE,))
             else:  # a process group of its own (0: a new one, led by podman)
-                child = os.posix_spawn(plan.runtime, argv, dict(plan.env),
-                                       setsigdef=(_signal.SIGPIPE,), setpgroup=0)
+                child = os.posix_spawn(plan.runtime, argv, env, setsigdef=(_signal.SIGPIPE,),
+                                       setpgroup=0)
         except OSError as exc:
             raise NoRuntimeError(f"cannot run {plan.runtime}: {exc.strerror}") from exc
-        for signum in early:
-            rank.signal(signum)
         _, wait_status = os.waitpid(child, 0)
         return status_of(wait_status)
     finally:
         _signal.setitimer(_signal.ITIMER_REAL, 0, 0)
         for sig, handler in previous.items():
             _signal.signal(sig, handler)
-        _remove_dir(folder)
+        if rank.folder is not None:
+            _remove_dir(rank.folder)
 
 
 def _at_a_terminal() -> bool:
@@ -191,16 +185,9 @@ def _private_dir(base: str) -> str:
 
 
 def _remove_dir(folder: str) -> None:
-    for name in ("pid", "cid"):
-        _unlink(os.path.join(folder, name))
+    for name in ("pid", "cid"):  # either may be missing: the rank did not start
+        remove_file(os.path.join(folder, name))
     try:
         os.rmdir(folder)
     except OSError:
-        return
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except FileNotFoundError:  # podman never wrote it (the rank did not start)
         return
