@@ -15,6 +15,7 @@ include mk/guard.mk
 include mk/entries.mk
 include mk/front.mk
 include mk/prrte-k8sgo.mk
+include mk/k8s.mk
 
 .PHONY: all deps system-deps venv demo test unit bench lint clean
 

@@ -14,6 +14,7 @@ import click
 # name -> (module, attribute, one-line help)
 _GROUPS: dict[str, tuple[str, str, str]] = {
     "local": ("kube_pmix.local.cli", "local", "Run a local cluster (pods are Linux namespaces)."),
+    "k8s": ("kube_pmix.k8s.cli", "k8s", "Run a real Kubernetes test bed (built by make k8s)."),
     "demo": ("kube_pmix.demo", "demo", "Run the paper's demo on a fresh local cluster."),
     "render": ("kube_pmix.vcluster.cli", "render_cmd", "Print a virtual cluster's manifests."),
     "deploy": ("kube_pmix.vcluster.cli", "deploy_cmd", "Deploy a virtual cluster variant."),

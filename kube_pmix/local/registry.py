@@ -17,13 +17,14 @@ import socket
 from pathlib import Path
 from typing import Optional
 
+from kube_pmix import relay
+
 from .errors import SetupError
 
 NAME = "registry.kube-pmix.local"
 IN_CLUSTER_PORT = 5000
 IN_CLUSTER = f"{NAME}:{IN_CLUSTER_PORT}"
 BINARY = "docker-registry"
-_CHUNK = 256 * 1024
 
 
 def binary() -> str:
@@ -76,34 +77,12 @@ def is_registry_of(cmdline: list[str], config_file: Path) -> bool:
     return len(cmdline) >= 3 and cmdline[0].endswith(BINARY) and cmdline[-1] == str(config_file)
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(_CHUNK):
-            writer.write(data)
-            await writer.drain()
-    except (OSError, asyncio.IncompleteReadError):
-        pass
-    finally:
-        with contextlib.suppress(OSError, RuntimeError):
-            writer.close()
-
-
-async def _forward(port: int, reader: asyncio.StreamReader,
-                   writer: asyncio.StreamWriter) -> None:
-    try:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", port)
-    except OSError:
-        writer.close()
-        return
-    await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
-
-
 async def serve_forwarder(sock: socket.socket, port: int) -> asyncio.AbstractServer:
     """Relay connections accepted on `sock` (on the cluster network) to 127.0.0.1:`port`.
 
     Bytes only: TLS is between the pod's podman and the registry.
     """
-    return await asyncio.start_server(lambda r, w: _forward(port, r, w), sock=sock)
+    return await relay.serve(sock, "127.0.0.1", port)
 
 
 async def start(config_file: Path, log_file: Path) -> asyncio.subprocess.Process:
