@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.podman",
     "tests.fixtures.images",
     "tests.fixtures.prrte_k8sgo",
+    "tests.fixtures.k8s",
 ]

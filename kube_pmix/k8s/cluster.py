@@ -263,4 +263,7 @@ def down(name: str) -> bool:
     if state.root.exists():
         found = True
         shutil.rmtree(state.root)
+    for folder in (layout.STATE_ROOT, layout.STATE_ROOT.parent):  # ours, once empty
+        with contextlib.suppress(OSError):
+            folder.rmdir()
     return found

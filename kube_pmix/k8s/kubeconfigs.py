@@ -14,6 +14,20 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
+def token_kubeconfig(server: str, ca_pem: bytes, token: str, namespace: str) -> str:
+    """A service account's kubeconfig: its bearer token, the namespace its Role is in."""
+    doc = {
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": "bed", "cluster": {"server": server,
+                                                 "certificate-authority-data": _b64(ca_pem)}}],
+        "users": [{"name": "sa", "user": {"token": token}}],
+        "contexts": [{"name": "sa@bed", "context": {"cluster": "bed", "user": "sa",
+                                                    "namespace": namespace}}],
+        "current-context": "sa@bed",
+    }
+    return yaml.safe_dump(doc, sort_keys=False)
+
+
 def build(cluster: str, server: str, ca_pem: bytes, user: str, cert_pem: bytes,
           key_pem: bytes, namespace: Optional[str] = NAMESPACE) -> str:
     """One cluster, one user, one context; the admin's context names the project's namespace,

