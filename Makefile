@@ -50,14 +50,14 @@ demo: deps wheelhouse
 	$(MAKE) --no-print-directory base-image BASE_IMAGE_USER=mpiuser
 	$(VENV)/bin/kube-pmix demo
 
-test: deps checkov-venv prrte-k8sgo
+test: deps checkov-venv prrte-k8sgo k8s
 	mkdir -p test-results
 	$(PY) -m pytest -ra --junitxml=test-results/junit.xml $(PYTEST_ARGS)
 
 unit: venv
 	$(PY) -m pytest -ra tests/unit $(PYTEST_ARGS)
 
-bench: deps prrte-k8sgo
+bench: deps prrte-k8sgo k8s
 	$(PY) -m bench
 
 lint: venv

@@ -14,6 +14,9 @@ command -v nsenter >/dev/null || need+=(util-linux)
 command -v cc >/dev/null || need+=(gcc)
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 command -v docker-registry >/dev/null || need+=(docker-registry)
+# the real test bed's node (make k8s builds the rest): the CNI bridge and kube-proxy's iptables
+[ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+[ -x /usr/sbin/iptables ] || need+=(iptables)
 /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 compgen -G '/usr/lib/*/pmix2/include/pmix.h' >/dev/null || [ -f /usr/include/pmix.h ] || need+=(libpmix-dev)
 # make prrte-k8sgo: PRRTE's autogen.pl, then OpenPMIx and PRRTE against the system's libevent/hwloc

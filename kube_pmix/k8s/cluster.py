@@ -24,7 +24,7 @@ from typing import Callable, Optional
 
 from kube_pmix.local.registry import free_port
 
-from . import cgroups, layout, nodens, prepare, sysctls
+from . import cgroups, layout, machine, nodens, prepare
 from . import plan as planmod
 from .errors import (
     ClusterExistsError,
@@ -163,13 +163,10 @@ def up(name: str, progress: Progress = lambda _: None, max_pods: int = 256,
     layout.STATE_ROOT.mkdir(parents=True, exist_ok=True)
     plan = planmod.Plan(name=name, state=state, bin_dir=binaries, api_port=free_port(),
                         registry_port=free_port(), max_pods=max_pods)
-    created = nodens.missing_mount_points(state)
-    prepare.prepare(plan, {"created_mount_points": created,
-                           "sysctls": sysctls.snapshot()})
+    prepare.prepare(plan, {})
     progress(f"state in {state.root}; logs in {state.logs}")
     try:
-        for path in created:
-            Path(path).mkdir(parents=True, exist_ok=True)
+        machine.claim(nodens.missing_mount_points(state))
         nodens.make_netns(name)
         cgroups.create(plan.cgroup_root)
         daemon = _spawn_daemon(state)
@@ -210,9 +207,6 @@ def stop(name: str) -> bool:
     """Stop everything of the cluster and give back what it took from the machine; keep the
     state directory (its logs). True if there was anything to stop."""
     state = layout.StateDir.of(name)
-    config: dict[str, object] = {}
-    if state.config.exists():
-        config = json.loads(state.config.read_text())
     found = False
     pid = daemon_pid(state)
     if pid is not None:
@@ -231,13 +225,11 @@ def stop(name: str) -> bool:
             raise ComponentError("down", f"cgroups left: {'; '.join(stuck)}")
     _kill_in_netns(name)
     found = nodens.delete_netns(name) or found
-    saved = config.get("sysctls")
-    if isinstance(saved, dict):
-        sysctls.restore({str(k): str(v) for k, v in saved.items()})
-    created = config.get("created_mount_points")
-    for path in sorted(created if isinstance(created, list) else [], reverse=True):
-        with contextlib.suppress(OSError):
-            Path(str(path)).rmdir()
+    failed = machine.release(lambda: any(
+        daemon_pid(layout.StateDir.of(other)) is not None
+        for other in known_clusters() if other != name))
+    if failed:
+        raise ComponentError("down", f"could not give back {'; '.join(failed)}")
     return found
 
 
@@ -253,6 +245,9 @@ def leftovers(name: str) -> list[str]:
         found.append(f"network namespace {layout.netns_name(name)}")
     if state.root.exists():
         found.append(f"state directory {state.root}")
+    others = [o for o in known_clusters() if o != name]
+    if not others and (layout.STATE_ROOT / machine.RECORD).exists():
+        found.append("the machine record (kubelet sysctls, mount points) was not given back")
     return found
 
 
