@@ -16,6 +16,9 @@
  *              namespace, tells which container (if any) the rank runs in
  *   -e CODE    the last rank exits with CODE right after MPI_Init (to show
  *              that one failing rank fails the whole job)
+ *   -f CODE    the last rank exits with CODE after MPI_Finalize: the job ran
+ *              clean, so only that exit status, passed up through whatever
+ *              wraps the rank (a container), can tell the launcher
  */
 #include <mpi.h>
 #include <stdio.h>
@@ -47,18 +50,19 @@ static void mount_namespace(char *out, size_t len)
 int main(int argc, char **argv)
 {
     int rank, size, local_size, is_leader, nodes = 0;
-    int do_alltoall = 0, report = 0, exit_code = -1, opt;
+    int do_alltoall = 0, report = 0, exit_code = -1, final_code = 0, opt;
     double t_start, t_init, t_barrier, t_alltoall = 0.0, t_fin, t_end;
     double local[3], slowest[3];
     MPI_Comm node_comm;
 
-    while (-1 != (opt = getopt(argc, argv, "are:"))) {
+    while (-1 != (opt = getopt(argc, argv, "are:f:"))) {
         switch (opt) {
         case 'a': do_alltoall = 1; break;
         case 'r': report = 1; break;
         case 'e': exit_code = atoi(optarg); break;
+        case 'f': final_code = atoi(optarg); break;
         default:
-            fprintf(stderr, "usage: %s [-a] [-r] [-e CODE]\n", argv[0]);
+            fprintf(stderr, "usage: %s [-a] [-r] [-e CODE] [-f CODE]\n", argv[0]);
             return 2;
         }
     }
@@ -133,6 +137,10 @@ int main(int argc, char **argv)
         printf("%3d) Fin : %9.3f sec\n", rank, t_end - t_fin);
         printf("%3d) I+F : %9.3f sec\n", rank, slowest[0] + (t_end - t_fin));
         printf("%3d) Time: %9.3f sec\n", rank, t_end - t_start);
+    }
+    if (final_code != 0 && rank == size - 1) {
+        fprintf(stderr, "%3d) exiting with %d after MPI_Finalize on purpose\n", rank, final_code);
+        return final_code;
     }
     return 0;
 }

@@ -50,7 +50,7 @@ from .procscan import (
     registry_pids,
     wait_gone,
 )
-from .users import check_venv_usable, ensure_user
+from .users import check_podman_store, check_venv_usable, ensure_user
 
 Progress = Callable[[str], None]
 # what the fixtures and `down` use from procscan, importable from here as before
@@ -164,6 +164,7 @@ class Cluster:
         entry = ensure_user(POD_USER)
         venv = venv_dir()
         check_venv_usable(venv, entry)
+        check_podman_store(entry)
         if with_registry:
             registry.binary()  # fail before anything is made when it is not installed
         prepare_state(state, name, nodes, idle_timeout, entry, venv, errors, with_registry)

@@ -2,7 +2,7 @@
 
     LocalClusterError
     ├── NotRootError          namespaces, veths and mounts need root
-    ├── SetupError            the pod user or the venv is not usable
+    ├── SetupError            the pod user, its podman store or the venv is not usable
     ├── ClusterExistsError    `up` on a cluster that is already running
     ├── ClusterNotFoundError  no state for that name
     └── DaemonError           the API server died or never answered

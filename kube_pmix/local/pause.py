@@ -17,6 +17,7 @@ import socket
 import sys
 from pathlib import Path
 
+from .errors import SetupError
 from .layout import (
     POD_CERTS_D,
     POD_HPC_ETC,
@@ -26,6 +27,7 @@ from .layout import (
     POD_USER,
     venv_dir,
 )
+from .users import check_podman_store, podman_store
 from .validation import pod_errors
 
 MS_RDONLY = 1
@@ -116,13 +118,14 @@ def podman_per_pod(pod: str, state_dir: Path) -> None:
         user = pwd.getpwnam(POD_USER)
     except KeyError:
         return
+    check_podman_store(user)  # `up` checked it too: this pod must not share the store
+    store = podman_store(user)
     if os.path.isdir("/run/user"):
         tmpfs("/run/user", "755")
         runtime = f"/run/user/{user.pw_uid}"
         os.mkdir(runtime, 0o700)
         os.chown(runtime, user.pw_uid, user.pw_gid)
-    store = Path(user.pw_dir, ".local", "share", "containers")
-    if store.is_dir():
+    if store.is_dir():  # no podman here: no store, nothing to share
         own = state_dir / "pods" / pod / "containers"
         own.mkdir(parents=True, mode=0o700, exist_ok=True)
         for path in (own, own.parent):
@@ -159,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         prepare(args.pod, args.state_dir)
-    except OSError as exc:
+    except (OSError, SetupError) as exc:
         print(f"pod {args.pod}: {exc}", file=sys.stderr, flush=True)
         return 1
     print("ready", flush=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -80,3 +81,19 @@ def check_venv_usable(venv: Path, entry: pwd.struct_passwd) -> None:
                else probe.stderr.strip().splitlines()[-1] if probe.stderr.strip()
                else f"exit status {probe.returncode}")
         raise SetupError(f"pod user {entry.pw_name} cannot run {python}: {why}")
+
+
+def podman_store(entry: pwd.struct_passwd) -> Path:
+    """Where the user's rootless podman keeps its images and containers."""
+    return Path(entry.pw_dir, ".local", "share", "containers")
+
+
+def check_podman_store(entry: pwd.struct_passwd) -> None:
+    """Each pod binds a store of its own over the user's: without one to bind over, every
+    pod's podman would share the host's (and fight over its locks). Podman makes it the
+    first time it runs as the user; with no podman here, no pod runs one."""
+    store = podman_store(entry)
+    if shutil.which("podman") is not None and not store.is_dir():
+        raise SetupError(f"pod user {entry.pw_name} has no podman store {store}, which each "
+                         f"pod replaces with its own: run scripts/setup-rootless-podman.sh "
+                         f"{entry.pw_name} (or any podman command as {entry.pw_name})")

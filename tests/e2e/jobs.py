@@ -15,27 +15,37 @@ import time
 from pathlib import Path
 
 
-def prted_pids(cluster, pods) -> dict[str, list[int]]:
-    """prted processes alive, per pod."""
+def named_pids(cluster, pods, comm: str) -> dict[str, list[int]]:
+    """Processes called `comm` alive, per pod."""
     found: dict[str, list[int]] = {}
     for pod in pods:
         for pid in cluster.pod_pids(pod):
             try:
-                comm = Path(f"/proc/{pid}/comm").read_text().strip()
+                name = Path(f"/proc/{pid}/comm").read_text().strip()
             except OSError:
                 continue
-            if comm == "prted":
+            if name == comm:
                 found.setdefault(pod, []).append(pid)
     return found
 
 
-def wait_no_prted(cluster, pods, timeout: float = 30) -> dict[str, list[int]]:
+def prted_pids(cluster, pods) -> dict[str, list[int]]:
+    """prted processes alive, per pod."""
+    return named_pids(cluster, pods, "prted")
+
+
+def wait_none_named(cluster, pods, comm: str, timeout: float = 30) -> dict[str, list[int]]:
+    """What is still called `comm` after at most `timeout` seconds: {} once all are gone."""
     deadline = time.monotonic() + timeout
-    left = prted_pids(cluster, pods)
+    left = named_pids(cluster, pods, comm)
     while left and time.monotonic() < deadline:
         time.sleep(0.5)
-        left = prted_pids(cluster, pods)
+        left = named_pids(cluster, pods, comm)
     return left
+
+
+def wait_no_prted(cluster, pods, timeout: float = 30) -> dict[str, list[int]]:
+    return wait_none_named(cluster, pods, "prted", timeout)
 
 
 def run_job(cluster, command: str, *, hang_after: float = 90,

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from tests.e2e.jobs import run_job, wait_no_prted
+from tests.e2e.jobs import run_job, wait_no_prted, wait_none_named
 
 # The first test here may build every image from nothing (tests/fixtures/images.py): on a
 # cold podman cache that alone comes near the suite's 600 s per test, setup included.
@@ -32,9 +32,10 @@ def in_login(cluster, command: str, timeout: float = 300):
 
 
 def containers(cluster) -> dict[str, str]:
-    """`podman ps -a` per compute pod, for pods that have any container."""
+    """`podman ps -a` per pod (the login pod's too: `wrap-container --prun` runs prun
+    in a container there), for pods that have any container."""
     found = {}
-    for pod in cluster.compute_pods:
+    for pod in [*cluster.compute_pods, cluster.login_pod]:
         proc = cluster.pod_exec(
             pod, ["podman", "ps", "-a", "--format", "{{.ID}} {{.Status}}"], timeout=120
         )
@@ -75,32 +76,49 @@ def wrapped_job(image: str, args: str) -> str:
     )
 
 
-def test_every_rank_in_its_own_container(cluster_with_image, mpi_image_in_cluster):
-    cluster = cluster_with_image
-    result = in_login(cluster, wrapped_job(mpi_image_in_cluster, f"{EXAMPLE} -r"))
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert re.search(r"^\s*0\) Size: 10 \(Running\)$", result.stdout, re.M), result.stdout
-    ranks = re.findall(r"^rank (\d+)/10 host (\S+) mntns (\S+)$", result.stdout, re.M)
-    assert sorted(int(rank) for rank, _, _ in ranks) == list(range(10))
+def assert_one_container_per_rank(cluster, stdout: str) -> None:
+    """`init_finalize -r` ran 10 ranks, 2 per compute pod, each in a container of its own."""
+    ranks = re.findall(r"^rank (\d+)/10 host (\S+) mntns (\S+)$", stdout, re.M)
+    assert sorted(int(rank) for rank, _, _ in ranks) == list(range(10)), stdout
     # a container is a mount namespace of its own: ten ranks, ten namespaces,
     # none of them the pods' own
     namespaces = {mntns for _, _, mntns in ranks}
     assert len(namespaces) == 10
     pod_namespaces = {
         cluster.pod_exec(pod, ["readlink", "/proc/self/ns/mnt"]).stdout.strip()
-        for pod in cluster.compute_pods
+        for pod in [*cluster.compute_pods, cluster.login_pod]
     }
     assert not namespaces & pod_namespaces
     hosts = sorted(host for _, host, _ in ranks)
     assert hosts == sorted(cluster.compute_pods * 2)
+
+
+def test_every_rank_in_its_own_container(cluster_with_image, mpi_image_in_cluster):
+    cluster = cluster_with_image
+    result = in_login(cluster, wrapped_job(mpi_image_in_cluster, f"{EXAMPLE} -r"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"^\s*0\) Size: 10 \(Running\)$", result.stdout, re.M), result.stdout
+    assert_one_container_per_rank(cluster, result.stdout)
     assert containers_left(cluster) == {}
 
 
 def test_failing_rank_fails_the_job(cluster_with_image, mpi_image_in_cluster):
     cluster = cluster_with_image
+    # before MPI_Finalize: PRRTE fails the job whatever wrap-container says, and ends
+    # the other ranks (the status is the first failure PRRTE hears of: 3, or a peer's
+    # abort when its connection to the lost rank fails first), containers and all
     result = in_login(cluster, wrapped_job(mpi_image_in_cluster, f"{EXAMPLE} -e 3"))
-    assert result.returncode != 0
-    assert "exiting with 3 on purpose" in result.stdout + result.stderr
+    said = result.stdout + result.stderr
+    assert result.returncode != 0, said
+    assert "9) exiting with 3 on purpose" in said
+    assert containers_left(cluster) == {}
+    # after MPI_Finalize: the job ran clean, only the status that wrap-container
+    # passes up can fail it
+    result = in_login(cluster, wrapped_job(mpi_image_in_cluster, f"{EXAMPLE} -f 3"))
+    said = result.stdout + result.stderr
+    assert result.returncode == 3, said
+    assert re.search(r"^\s*0\) Size: 10 \(Running\)$", result.stdout, re.M), said
+    assert "9) exiting with 3 after MPI_Finalize on purpose" in said
     assert containers_left(cluster) == {}
 
 
@@ -115,11 +133,14 @@ def test_prun_injected_into_the_image_reaches_the_outer_dvm(cluster_with_image,
         f"export MPI_IMAGE={mpi_image_in_cluster}; unset PRTE_MCA_schizo_proxy; "
         "prte --daemonize --report-uri /tmp/faq-dvm.uri || exit 9; "
         f"{wrap_prun} hostname | sort | uniq -c; "
-        f"{wrap_prun} --map-by ppr:2:node -x MPI_IMAGE {WRAP} {EXAMPLE}; status=$?; "
-        "pterm; exit $status"
+        f"{wrap_prun} --map-by ppr:2:node -x MPI_IMAGE {WRAP} {EXAMPLE} -r; status=$?; "
+        "pterm || echo pterm-failed; exit $status"
     )
     try:
         result = run_job(cluster, script, hang_after=240, launcher="prte")
+        assert "pterm-failed" not in result.stdout, result.stderr
+        # pterm's own doing, checked before the clean-up below could do it instead
+        assert wait_none_named(cluster, [cluster.login_pod], "prte") == {}
     finally:
         cluster.pod_exec(cluster.login_pod, ["pkill", "-x", "prte"], timeout=30)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -128,6 +149,7 @@ def test_prun_injected_into_the_image_reaches_the_outer_dvm(cluster_with_image,
     assert sorted(counts) == sorted(cluster.compute_pods), result.stdout
     assert len(set(counts.values())) == 1, counts  # the same number of ranks on every node
     assert re.search(r"^\s*0\) Size: 10 \(Running\)$", result.stdout, re.M), result.stdout
+    assert_one_container_per_rank(cluster, result.stdout)
     assert wait_no_prted(cluster, cluster.compute_pods) == {}
     assert containers_left(cluster) == {}
 

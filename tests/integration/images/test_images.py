@@ -4,6 +4,7 @@ is not root, a login shell finds the tools, and nothing listens that should not.
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -36,26 +37,46 @@ def test_waitfor_answers_help(podman_user, built_images: BuiltImages) -> None:
     assert proc.returncode == 0 and "--timeout" in proc.stdout, proc.stdout + proc.stderr
 
 
+PREFIX = "/opt/hpc/local/kube-pmix/bin"
+# (command, what its output must hold): each runs on its own, its status checked,
+# stdout and stderr together, nothing piped (a pipe hides the status of all but its last)
+TOOLS = [
+    ("kubexec --version", r"^kubexec 0\.1\.0$"),
+    ("/opt/k8s/bin/kubexec.sh --help", r"^usage: kubexec "),
+    ("/opt/hpc/local/bin/kubexec --help", r"^usage: kubexec "),
+    ("/opt/hpc/local/bin/wrap-container.sh --help", r"^Usage: wrap-container "),
+    ("kube-pmix-wait-for-pods --help", r"^Usage: kube-pmix-wait-for-pods "),
+    ("kubexec-guard --help", r"^usage: kubexec-guard "),
+    ("k8sgo-launcher --help", r"^Usage: k8sgo-launcher "),
+    ("basic_launcher --help", r"^Usage: (basic_launcher|k8sgo-launcher) "),
+    ("prte_info", r"^ +PRTE: 3\.0\.\d+$"),
+    ("ompi_info --version", r"^Open MPI v5\."),
+    ("prterun --version", r"^prterun \(PRRTE\) 3\.0\.\d+"),
+    ("prted --version", r"^prted \(PRRTE\) 3\.0\.\d+"),
+    ("ssh -V", r"^OpenSSH_"),
+    ("/usr/sbin/sshd -V", r"^OpenSSH_"),
+    *((f"command -v {tool}", rf"^{PREFIX}/{tool}$")
+      for tool in ("prterun", "prted", "kubexec", "k8sgo-launcher", "basic_launcher")),
+]
+
+
+def run_each(user: PodmanUser, image: str, commands: list[str]) -> list[tuple[int, str]]:
+    """(status, output) of each command, run one after the other in one container."""
+    script = "".join(f"echo '@@ {i}'; {cmd} 2>&1; echo \"@@ status $?\"\n"
+                     for i, cmd in enumerate(commands))
+    out = run_in(user, image, script)
+    found = re.findall(r"^@@ (\d+)\n(.*?)^@@ status (\d+)$", out, re.M | re.S)
+    assert [int(i) for i, _, _ in found] == list(range(len(commands))), out
+    return [(int(status), text) for _, text, status in found]
+
+
 @pytest.mark.parametrize("name", RUNTIMES)
 def test_runtime_tools_answer(podman_user, built_images: BuiltImages, name) -> None:
-    out = run_in(podman_user, built_images.ref(name), """
-        set -e
-        kubexec --version
-        /opt/k8s/bin/kubexec.sh --help | head -1
-        /opt/hpc/local/bin/wrap-container.sh --help | head -1
-        kube-pmix-wait-for-pods --help | head -1
-        kubexec-guard --help | head -1
-        prte_info | grep -E '^ +PRTE: '
-        ompi_info --version | head -1
-        command -v prterun prted ssh basic_launcher k8sgo-launcher
-        test -x /usr/sbin/sshd && echo sshd ok
-    """)
-    assert "kubexec 0.1.0" in out
-    assert re.search(r"^usage: kubexec ", out, re.M)
-    assert re.search(r"^Usage: wrap-container|^usage: wrap-container", out, re.M | re.I)
-    assert re.search(r"^ +PRTE: 3\.0\.\d+$", out, re.M), out
-    assert "Open MPI v5." in out
-    assert "/opt/hpc/local/kube-pmix/bin/prterun" in out and "sshd ok" in out
+    results = run_each(podman_user, built_images.ref(name), [cmd for cmd, _ in TOOLS])
+    wrong = [f"{cmd}: status {status}: {text.strip()[:300]}"
+             for (cmd, pattern), (status, text) in zip(TOOLS, results)
+             if status != 0 or not re.search(pattern, text, re.M)]
+    assert wrong == [], "\n".join(wrong)
 
 
 @pytest.mark.parametrize("name", RUNTIMES)
@@ -116,20 +137,37 @@ def test_listening_parser() -> None:
     assert _listening(table) == ["00000000:08AE"]
 
 
+def _processes(user: PodmanUser, cid: str) -> list[tuple[int, int, str]]:
+    """(pid, ppid, comm) of every process in the container but the `ps` that lists them."""
+    ps = user.run(["podman", "exec", cid, "ps", "-eo", "pid=,ppid=,comm="], timeout=60)
+    assert ps.returncode == 0, ps.stderr
+    rows = [line.split(None, 2) for line in ps.stdout.splitlines()]
+    return [(int(pid), int(ppid), comm) for pid, ppid, comm in rows if comm != "ps"]
+
+
 @pytest.mark.parametrize("name", RUNTIMES)
 def test_the_idle_node_listens_on_nothing(podman_user, built_images: BuiltImages, name) -> None:
-    """The default command (the kubectl variants' node) opens no port; sshd is opt-in."""
+    """The default command (the kubectl variants' node) runs its idle loop and nothing
+    else, and opens no port; sshd is opt-in."""
     started = podman_user.run(["podman", "run", "-d", "--rm", "--network", "none",
                                built_images.ref(name)], timeout=120)
     assert started.returncode == 0, started.stderr
     cid = started.stdout.strip()
     try:
+        # Idle once the entrypoint (pid 1) waits on its sleep: whatever it starts before
+        # that has been started by then, and sshd (or any daemon) binds before it forks.
+        deadline = time.monotonic() + 60
+        while not any(ppid == 1 and comm == "sleep"
+                      for _, ppid, comm in _processes(podman_user, cid)):
+            assert time.monotonic() < deadline, "the entrypoint never reached its idle loop"
+            time.sleep(0.2)
+        processes = _processes(podman_user, cid)
+        assert sorted((ppid, comm) for pid, ppid, comm in processes) == [
+            (0, "kube-pmix-node"), (1, "sleep")], processes
         proc = podman_user.run(["podman", "exec", cid, "cat", "/proc/net/tcp", "/proc/net/tcp6"],
                                timeout=60)
         assert proc.returncode == 0, proc.stderr
         assert _listening(proc.stdout) == []
-        ps = podman_user.run(["podman", "exec", cid, "ps", "-eo", "comm="], timeout=60)
-        assert "sshd" not in ps.stdout.split()
     finally:
         podman_user.run(["podman", "rm", "-f", "-t", "0", cid], timeout=60)
 

@@ -10,6 +10,7 @@ from typing import Any, Iterator, Mapping, Optional, Sequence
 import pytest
 
 from kube_pmix.vcluster.paths import repo_root
+from kube_pmix.vcluster.sshkeys import known_hosts_line, new_keypair
 from tests.fixtures.k8sgo import (
     FAST,
     LAUNCHER,
@@ -70,18 +71,30 @@ def test_order_and_ids_on_16_pods_over_ssh(k8sgo_cluster: Any, sshd: PodSshd,
     assert f"{len(pods)} daemons started over ssh" in done.stderr
 
 
+@pytest.mark.parametrize("known", ["unknown", "wrong"])
 def test_unchecked_host_key_is_refused(k8sgo_cluster: Any, sshd: PodSshd,
-                                       shared_dir: Path) -> None:
+                                       shared_dir: Path, known: str) -> None:
+    """No known key for the pod (known_hosts /dev/null), or another key pinned for its
+    names: either way no daemon starts."""
     pod = k8sgo_cluster.compute_pods[0]
     hostfile = write_hostfile(shared_dir, [pod])
+    known_hosts = "/dev/null"
+    if known == "wrong":
+        impostor = new_keypair("not the pods' host key").public_openssh
+        (shared_dir / "known_hosts").write_text(
+            known_hosts_line(impostor, k8sgo_cluster.namespace))
+        (shared_dir / "known_hosts").chmod(0o644)
+        known_hosts = str(shared_dir / "known_hosts")
     config = shared_dir / "ssh_config"
     config.write_text(sshd.client_config.read_text().replace(
-        str(sshd.keys / "known_hosts"), "/dev/null"))
+        str(sshd.keys / "known_hosts"), known_hosts))
+    assert known_hosts in config.read_text()
     config.chmod(0o644)
+    # a daemon that exits at once: a launcher that connected anyway says so, and ends
     done = k8sgo_cluster.pod_exec(k8sgo_cluster.login_pod, ssh_launcher(
-        k8sgo_cluster, sshd, hostfile, [STANDIN], {"K8SGO_SSH_CONFIG": str(config)}),
-        timeout=60)
-    assert done.returncode == 1
+        k8sgo_cluster, sshd, hostfile, [STANDIN, "exit:all:0"],
+        {"K8SGO_SSH_CONFIG": str(config)}), timeout=60)
+    assert done.returncode == 1, done.stdout + done.stderr
     assert done.stdout == ""
     assert f"k8sgo-launcher: {pod}: not started: " in done.stderr
     assert "host key not verifiable" in done.stderr

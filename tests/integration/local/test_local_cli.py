@@ -31,6 +31,29 @@ def test_not_root_is_one_clear_line():
     assert result.stderr.count("\n") == 1 and "needs root" in result.stderr
 
 
+def test_up_without_the_pod_users_podman_store_fails_before_making_anything(
+        tmp_path, monkeypatch):
+    """Each pod binds a store of its own over it; without one, pods would share the
+    host's. (The real store is other suites' too: this one points elsewhere.)"""
+    from kube_pmix.local import users
+    from kube_pmix.local.cluster import Cluster, down
+    from kube_pmix.local.errors import SetupError
+
+    if os.geteuid() != 0:
+        pytest.skip("the local cluster needs root")
+    if users.shutil.which("podman") is None:
+        pytest.skip("without podman there is no store to share")
+    absent = tmp_path / "containers"
+    monkeypatch.setattr(users, "podman_store", lambda entry: absent)
+    name = f"kp-nostore-{os.getpid() % 10000}"
+    try:
+        with pytest.raises(SetupError, match=f"no podman store {absent}"):
+            Cluster.up(name=name, nodes=1)
+    finally:
+        down(name)  # only if it came up anyway
+    assert leftovers(name) == []
+
+
 def test_status_kubeconfig_and_second_up(cluster_factory):
     cluster = cluster_factory(nodes=2)
     status = cli("status", "--name", cluster.name)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import subprocess
 import time
 
@@ -40,6 +41,23 @@ def test_each_pod_has_own_tmp_network_and_pid_namespace(local_cluster):
     addresses = local_cluster.pod_exec(a, ["ip", "-o", "-4", "addr", "show"]).stdout
     assert local_cluster.ip(a) in addresses and local_cluster.ip(b) not in addresses
     assert local_cluster.pod_exec(a, "cat /proc/1/cmdline").stdout.count("kube_pmix.local.pause")
+
+
+def test_each_pod_has_its_own_podman_store_and_runtime_dir(local_cluster):
+    """As each node of a real cluster: pods never share rootless podman's image store
+    (its locks) nor its runtime dir (one pause process for all)."""
+    from kube_pmix.local.users import podman_store
+
+    store = podman_store(pwd.getpwnam("mpiuser"))
+    pods = [*local_cluster.compute_pods, local_cluster.login_pod]
+    seen = {"host": (os.stat(store).st_dev, os.stat(store).st_ino)}
+    for pod in pods:
+        out = local_cluster.pod_exec(pod, f'stat -c "%d %i" {store} /run/user/$(id -u)')
+        assert out.returncode == 0, out.stderr
+        seen[pod] = tuple(int(n) for n in out.stdout.split()[:2])
+        runtime_dir = out.stdout.split()[2:]
+        seen[f"{pod} run"] = (int(runtime_dir[0]), int(runtime_dir[1]))
+    assert len(set(seen.values())) == len(seen), seen
 
 
 def test_service_names_resolve_in_every_pod(local_cluster):

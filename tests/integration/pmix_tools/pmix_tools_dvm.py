@@ -76,15 +76,20 @@ class Dvm:
             timeout: float = WAIT) -> subprocess.CompletedProcess[str]:
         return self.user.run(command, self.tmpdir, env, timeout)
 
+    def ended(self, timeout: float = WAIT) -> bool:
+        """Whether prte exits within `timeout` s (pterm returns once the DVM dropped
+        its connection; prte's exit follows)."""
+        deadline = time.monotonic() + timeout
+        while proc_alive(self.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return not proc_alive(self.pid)
+
     def stop(self) -> None:
         """pterm, then SIGKILL as a last resort; waits until prte is gone."""
         if proc_alive(self.pid):
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.run(["pterm"], timeout=WAIT)
-        deadline = time.monotonic() + WAIT
-        while proc_alive(self.pid) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        if proc_alive(self.pid):
+        if not self.ended():
             os.kill(self.pid, signal.SIGKILL)
 
 

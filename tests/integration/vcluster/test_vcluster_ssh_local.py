@@ -1,7 +1,8 @@
 """The ssh variants' pieces together on the local cluster: the image's node entrypoint
 starts the image's sshd_config with a deployment's Secret keys in a compute pod, and
 the image's ssh client config reaches it from the login pod by its DNS name, checking
-the host key against the Secret's known_hosts (a wrong key is refused).
+the host key against the Secret's known_hosts (an unknown or a wrong key is
+refused).
 
 The image paths (/opt/hpc/ssh/keys, the home directory) are rewritten to a directory
 the pods can see; the files are otherwise the ones the images ship.
@@ -20,7 +21,7 @@ from typing import Any, Iterator
 import pytest
 
 from kube_pmix.vcluster.paths import images_dir, repo_root
-from kube_pmix.vcluster.sshkeys import ssh_secret
+from kube_pmix.vcluster.sshkeys import known_hosts_line, new_keypair, ssh_secret
 
 pytestmark = pytest.mark.cluster
 
@@ -91,9 +92,18 @@ def test_login_pod_reaches_sshd_with_checked_host_key(cluster_factory: Any,
         ok = _ssh(cluster, ssh_tree)
         assert ok.returncode == 0, ok.stderr + (home / "sshd.log").read_text()
         assert ok.stdout.split() == ["hpc-cn-0", "mpiuser"]
-        # Host keys are checked: with no known host key ssh refuses to connect.
+        # Host keys are checked: with no known host key ssh refuses to connect...
         refused = _ssh(cluster, ssh_tree, "-o", "UserKnownHostsFile=/dev/null")
         assert refused.returncode == 255
+        assert "Host key verification failed" in refused.stderr
+        # ...and with another key pinned for the pods' names too.
+        impostor = new_keypair("not the pods' host key").public_openssh
+        wrong = ssh_tree / "wrong_known_hosts"
+        wrong.write_text(known_hosts_line(impostor, "kube-pmix"))
+        wrong.chmod(0o644)
+        refused = _ssh(cluster, ssh_tree, "-o", f"UserKnownHostsFile={wrong}")
+        assert (refused.returncode, refused.stdout) == (255, ""), refused.stderr
+        assert "REMOTE HOST IDENTIFICATION HAS CHANGED" in refused.stderr
         assert "Host key verification failed" in refused.stderr
         # The copied keys have the modes ssh insists on.
         assert (home / ".ssh" / "id_ed25519").stat().st_mode & 0o777 == 0o600
