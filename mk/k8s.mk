@@ -12,11 +12,13 @@
 K8S_BIN     := build/k8s/bin
 K8S_MODULES := kubernetes containerd cri-tools coredns
 
+.SECONDEXPANSION:
+
 .PHONY: k8s
 
 k8s: $(foreach m,$(K8S_MODULES),build/k8s/.stamp-$(m)) $(K8S_BIN)/pause
 
-build/k8s/.stamp-%: k8s/%/go.mod k8s/%/go.sum scripts/build-k8s.sh
+build/k8s/.stamp-%: k8s/%/go.mod k8s/%/go.sum $$(wildcard k8s/%/*.go) scripts/build-k8s.sh
 	bash scripts/build-k8s.sh k8s/$* $(K8S_BIN)
 	touch $@
 

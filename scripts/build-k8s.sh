@@ -21,10 +21,12 @@ if ! out=$(go mod download 2>&1); then
     echo "$out" | tail -3 >&2
     exit 3
 fi
-tools=$(go list -f '{{.ImportPath}}' tool)
+# the module's `tool` lines, and its own main package where it has one (k8s/coredns)
+tools=$(go list -f '{{.ImportPath}}' tool 2>/dev/null || true)
+if compgen -G '*.go' >/dev/null; then tools="$tools $(go list -f '{{.ImportPath}}' .)"; fi
 # A binary is named after its package path's last element, before a /vN suffix:
 # etcd's server module builds as "server".
-names=$(echo "$tools" | sed -E 's|/v[0-9]+$||; s|.*/||; s|^server$|etcd|' | tr '\n' ' ')
+names=$(echo $tools | tr ' ' '\n' | sed -E 's|/v[0-9]+$||; s|.*/||; s|^server$|etcd|' | tr '\n' ' ')
 say "building ${names}($module, $(go version | cut -d' ' -f3))"
 # Release builds stamp their version with -X; without it the components say
 # v0.0.0-master, and clients that look at the server's version misjudge it.
