@@ -17,8 +17,7 @@ cd "$module"
 export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:-} -mod=readonly"
 # Downloads first, so that an unreachable module proxy is one line, not a build log.
 if ! out=$(go mod download 2>&1); then
-    say "cannot fetch the modules of $module from the Go module proxy ($(go env GOPROXY)):"
-    echo "$out" | tail -3 >&2
+    say "cannot fetch the modules of $module from the Go module proxy ($(go env GOPROXY)): $(echo "$out" | grep -v '^go: downloading' | tail -1)"
     exit 3
 fi
 # the module's `tool` lines, and its own main package where it has one (k8s/coredns)
