@@ -36,6 +36,9 @@ from launchers.exec.errors import KubeExecError
 from launchers.exec.process import CompletedProcess, completed
 
 Sink = Callable[[bytes], None]
+# Awaited before each read of a session's stream: a caller whose own output is full
+# holds the reads back (flow control) instead of buffering without bound.
+Flow = Callable[[], Awaitable[None]]
 T = TypeVar("T")
 _READ = 65536
 
@@ -126,20 +129,23 @@ class ExecSession:
         stdout: Optional[Sink] = None,
         stderr: Optional[Sink] = None,
         require_status: bool = True,
+        flow: Optional[Flow] = None,
     ) -> ExecProcess:
         """Start `argv` in `pod`; returns once the server accepted the upgrade.
 
         `require_status=False`: client-go's lenient rule (a Close without a status is
         exit 0); see core.ExecCore.exit_status for why the default is strict.
+        `flow`: awaited before each read of the stream (see `Flow`).
         """
         namespace = namespace or self.config.namespace
         return await self._retrying(lambda timeout: self._open_once(
             pod, argv, namespace or "", container, stdin, stdout or _discard,
-            stderr or _discard, require_status, timeout))
+            stderr or _discard, require_status, timeout, flow))
 
     async def _open_once(self, pod: str, argv: Sequence[str], namespace: str,
                          container: Optional[str], stdin: bool, stdout: Sink, stderr: Sink,
-                         require_status: bool, timeout: float) -> ExecProcess:
+                         require_status: bool, timeout: float,
+                         flow: Optional[Flow] = None) -> ExecProcess:
         cfg = self.config
         path = cfg.path_prefix + p.exec_path(namespace, pod, argv, container=container,
                                              stdin=stdin)
@@ -160,7 +166,7 @@ class ExecSession:
                 writer.close()
                 raise
         return ExecProcess(session_core, reader, writer, cfg.server, stdout, stderr, early,
-                           command=" ".join(argv))
+                           command=" ".join(argv), flow=flow)
 
     async def run(
         self,
@@ -210,6 +216,7 @@ class ExecProcess:
         stderr: Sink,
         early: Sequence[core.Event] = (),
         command: str = "",
+        flow: Optional[Flow] = None,
     ) -> None:
         self.core = session_core
         self.pod = session_core.pod
@@ -221,6 +228,7 @@ class ExecProcess:
         self._phase = Phase()
         self._phase.now = SESSION
         self._sinks = {p.STDOUT: stdout, p.STDERR: stderr}
+        self._flow = flow
         self._closed = False
         self._task = asyncio.get_running_loop().create_task(self._pump(list(early)))
 
@@ -284,6 +292,8 @@ class ExecProcess:
                             self._send(event.data)
                     if self.core.closed:
                         return self.core.exit_status()
+                    if self._flow is not None:
+                        await self._flow()
                     try:
                         data = await self._reader.read(_READ)
                     except OSError:
@@ -381,6 +391,7 @@ async def open_guarded(
     container: Optional[str] = None,
     stdout: Optional[Sink] = None,
     stderr: Optional[Sink] = None,
+    flow: Optional[Flow] = None,
 ) -> GuardedProcess:
     """Start `command` under the in-pod guard; stdin is always open (it carries the records).
 
@@ -396,6 +407,7 @@ async def open_guarded(
         stdout=stdout,
         stderr=stderr,
         require_status=True,
+        flow=flow,
     )
     inner.command = " ".join(command)
     return GuardedProcess(inner, heartbeat_interval)
