@@ -6,9 +6,10 @@ import json
 import os
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
+
+from kube_pmix.local.layout import POD_PRRTE
 
 pytestmark = pytest.mark.cluster
 
@@ -82,7 +83,7 @@ def test_exec_runs_as_pod_user_in_pod_environment(local_cluster, kubectl):
     user, host, cwd, agent, prterun = result.stdout.split()
     assert (user, host, agent) == ("mpiuser", pod, "kubexec")
     assert cwd == os.path.expanduser("~mpiuser")
-    assert prterun == str(Path(local_cluster.venv) / "bin" / "prterun")
+    assert prterun == f"{POD_PRRTE}/bin/prterun"  # one PRRTE: the one with plm/k8sgo
 
 
 def test_exec_with_container_names(local_cluster, kubectl):
