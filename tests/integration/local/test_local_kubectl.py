@@ -9,8 +9,6 @@ import subprocess
 
 import pytest
 
-from kube_pmix.local.layout import POD_PRRTE
-
 pytestmark = pytest.mark.cluster
 
 if shutil.which("kubectl") is None:
@@ -83,7 +81,8 @@ def test_exec_runs_as_pod_user_in_pod_environment(local_cluster, kubectl):
     user, host, cwd, agent, prterun = result.stdout.split()
     assert (user, host, agent) == ("mpiuser", pod, "kubexec")
     assert cwd == os.path.expanduser("~mpiuser")
-    assert prterun == f"{POD_PRRTE}/bin/prterun"  # one PRRTE: the one with plm/k8sgo
+    # one PRRTE: the one with plm/k8sgo
+    assert prterun == f"{local_cluster.config.prrte}/bin/prterun"
 
 
 def test_exec_with_container_names(local_cluster, kubectl):

@@ -70,9 +70,9 @@ def test_hostfile_in_ordinal_order():
 
 def test_pod_environment():
     env = pod_environment(config(prrte="/b/prrte"), "hpc-cn-1", {"EXTRA": "x"})
-    # one PRRTE: the one with plm/k8sgo (at the seed's path), then the venv's tools
-    assert env["PATH"].startswith("/opt/hpc/local/prrte/bin:/v/bin:")
-    assert env["PRTE_PREFIX"] == "/opt/hpc/local/prrte"
+    # one PRRTE: the one with plm/k8sgo, then the venv's tools
+    assert env["PATH"].startswith("/b/prrte/bin:/v/bin:")
+    assert env["PRTE_PREFIX"] == "/b/prrte"
     assert env["PRTE_MCA_plm_ssh_agent"] == "kubexec"
     assert env["PRTE_MCA_prte_default_hostfile"] == "/opt/hpc/etc/hostfile"
     assert (env["KUBERNETES_SERVICE_HOST"], env["KUBERNETES_SERVICE_PORT"]) == ("10.244.8.1", "443")
