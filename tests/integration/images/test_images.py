@@ -47,15 +47,19 @@ def test_runtime_tools_answer(podman_user, built_images: BuiltImages, name) -> N
         kubexec-guard --help | head -1
         prte_info | grep -E '^ +PRTE: '
         ompi_info --version | head -1
-        command -v prterun prted ssh basic_launcher k8sgo-launcher
+        command -v prterun prted prun pterm ssh basic_launcher k8sgo-launcher
         test -x /usr/sbin/sshd && echo sshd ok
+        test -x /opt/hpc/bin/basic_launcher && echo "PRTE_PREFIX=$PRTE_PREFIX"
     """)
     assert "kubexec 0.1.0" in out
     assert re.search(r"^usage: kubexec ", out, re.M)
     assert re.search(r"^Usage: wrap-container|^usage: wrap-container", out, re.M | re.I)
     assert re.search(r"^ +PRTE: 3\.0\.\d+$", out, re.M), out
     assert "Open MPI v5." in out
-    assert "/opt/hpc/local/kube-pmix/bin/prterun" in out and "sshd ok" in out
+    # one PRRTE: the one with plm/k8sgo, at the seed's path, with its own prun and pterm
+    for tool in ("prterun", "prted", "prun", "pterm"):
+        assert f"/opt/hpc/local/prrte/bin/{tool}" in out.split(), out
+    assert "sshd ok" in out and "PRTE_PREFIX=/opt/hpc/local/prrte" in out
 
 
 @pytest.mark.parametrize("name", RUNTIMES)
@@ -80,13 +84,17 @@ def test_the_example_runs_as_a_singleton(podman_user, built_images: BuiltImages,
     assert re.search(r"^\s*0\) Size: 1 \(Running\)$", out, re.M), out
 
 
-@pytest.mark.parametrize("name", ["pmix-base", "runtime"])
+@pytest.mark.parametrize("name, prterun", [
+    ("pmix-base", "/opt/hpc/local/kube-pmix/bin/prterun"),  # no other PRRTE there
+    ("runtime", "/opt/hpc/local/prrte/bin/prterun"),
+])
 def test_a_login_shell_keeps_the_tools_on_path(podman_user, built_images: BuiltImages,
-                                               name) -> None:
+                                               name, prterun) -> None:
     proc = podman_user.run(["podman", "run", "--rm", "--network", "none",
-                            built_images.ref(name), "bash", "-lc", "command -v prterun"],
-                           timeout=120)
-    assert proc.stdout.strip() == "/opt/hpc/local/kube-pmix/bin/prterun", proc.stderr
+                            built_images.ref(name), "bash", "-lc",
+                            "command -v prterun kubexec"], timeout=120)
+    assert proc.stdout.split() == [prterun, "/opt/hpc/local/kube-pmix/bin/kubexec"], \
+        proc.stderr
 
 
 def test_podman_in_the_podman_runtime(podman_user, built_images: BuiltImages) -> None:
