@@ -191,6 +191,26 @@ def test_ssh_transport_through_launch_args(local_cluster, pod_sshd: PodSshd):
     assert leftovers(local_cluster, local_cluster.compute_pods) == {}
 
 
+def test_a_hostfile_user_reaches_the_ssh_launcher(local_cluster, pod_sshd: PodSshd):
+    """`mpiuser@pod` lines (PRRTE's hostfile syntax) keep their user on the way to the
+    launcher: the ssh config's own user for these hosts (nobody) could not log in."""
+    pods = local_cluster.compute_pods[:2]
+    hostfile = pod_sshd.root / "user-hostfile"
+    hostfile.write_text("".join(f"mpiuser@{pod}\n" for pod in pods))
+    config = pod_sshd.root / "nobody_ssh_config"
+    config.write_text(pod_sshd.client_config.read_text().replace("User mpiuser", "User nobody"))
+    for path in (hostfile, config):
+        path.chmod(0o644)
+    guard = Path(local_cluster.venv) / "bin" / "kubexec-guard"
+    args = f"--transport ssh --ssh-config {config} --guard {guard}"
+    result = run_job(local_cluster,
+                     k8sgo_prologue({"launch_args": args}, env={"HOME": str(pod_sshd.home)})
+                     + f"prterun --hostfile {hostfile} --map-by ppr:1:node hostname")
+    assert result.returncode == 0, result.stderr
+    assert sorted(result.stdout.split()) == sorted(pods)
+    assert leftovers(local_cluster, pods) == {}
+
+
 def test_a_prefix_puts_its_bin_and_lib_first(local_cluster):
     """As plm/ssh does for a prefix (the pods' PRTE_PREFIX): the daemons, and the ranks
     after them, find the prefix's bin and lib first (an install without an rpath starts)."""

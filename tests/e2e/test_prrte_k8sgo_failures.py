@@ -36,6 +36,7 @@ NODES = 4
 ENDS_WITHIN = 30.0
 BAD_ID_LAUNCHER = Path(__file__).resolve().with_name("bad_id_launcher.sh")
 EARLY_EXIT_LAUNCHER = Path(__file__).resolve().with_name("early_exit_launcher.sh")
+LINGERING_LAUNCHER = Path(__file__).resolve().with_name("lingering_launcher.sh")
 
 
 @pytest.fixture(scope="module")
@@ -198,13 +199,17 @@ def test_keep_going_among_the_launch_args_is_refused(fragile_cluster):
     assert leftovers(fragile_cluster, hosts) == {}
 
 
-def test_prterun_killed_mid_job_leaves_nothing(fragile_cluster):
-    """SIGKILL (or the third ^C): prterun cannot finalize. Its launcher sees the lifeline
-    close and ends the daemons; the host list was never a file. Within ENDS_WITHIN s:
-    no prted and no rank in the pods, no launcher and no host file in the login pod."""
+@pytest.mark.parametrize("launcher", ["basic_launcher", "lingering"])
+def test_prterun_killed_mid_job_leaves_nothing(fragile_cluster, launcher: str):
+    """SIGKILL (or the third ^C): prterun cannot finalize. Its daemons lose their HNP and
+    exit; a daemon that would not (the lingering launcher's sleep on) is ended by the
+    launcher once prterun's lifeline closes; the host list was never a file. Within
+    ENDS_WITHIN s: no prted and no rank in the pods, no launcher and no host file."""
     cluster = fragile_cluster
     hosts = cluster.compute_pods[:2]
-    job = start_sleeping_job(cluster, hosts)
+    prologue = (k8sgo_prologue() if launcher == "basic_launcher"
+                else k8sgo_prologue({"launch_script": str(LINGERING_LAUNCHER)}))
+    job = start_sleeping_job(cluster, hosts, prologue)
     assert hostfiles_left(cluster) == []  # unlinked as soon as it was written
     prterun = pids_named(cluster, [cluster.login_pod], "prterun").get(cluster.login_pod, [])
     assert len(prterun) == 1, prterun

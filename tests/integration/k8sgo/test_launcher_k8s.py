@@ -188,11 +188,13 @@ def test_a_stalled_reader_of_our_output_does_not_stop_the_heartbeats(
         k8sgo_cluster: Any, tmp_path: Path) -> None:
     """Our stdout is a pipe nobody reads for longer than the guards' heartbeat timeout
     (3 s here) while each daemon prints 3 MB (prterun piped into a pager, or
-    --debug-daemons): the daemons live on, and every byte arrives once it is read."""
+    --debug-daemons), then runs on past that timeout: the daemons live, and every byte
+    arrives once it is read."""
     pods = k8sgo_cluster.compute_pods[:2]
     hostfile = write_hostfile(tmp_path, pods)
     size = 3_000_000
-    script = f"head -c {size} /dev/zero | tr '\\0' x; echo; echo done-$PRTE_ESS_K8SGO_ID"
+    script = (f"head -c {size} /dev/zero | tr '\\0' x; echo; sleep 6; "
+              "echo done-$PRTE_ESS_K8SGO_ID")
     proc = subprocess.Popen([LAUNCHER, "-q", "-f", hostfile, "--", "sh", "-c", script],
                             env=launcher_env(k8sgo_cluster), stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
