@@ -55,6 +55,21 @@ def _edge(phase: Phase, target: str, server: str) -> contextlib.AbstractContextM
     return at_edge(phase, target, server, _TIMEOUTS)
 
 
+class _Waited(asyncio.TimeoutError):
+    """A timeout that knows how long it waited (the edge puts it in the message)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"timed out after {seconds:.3g} s")
+        self.seconds = seconds
+
+
+async def _within(aw: Awaitable[T], seconds: float) -> T:
+    try:
+        return await asyncio.wait_for(aw, seconds)
+    except asyncio.TimeoutError:
+        raise _Waited(seconds) from None
+
+
 class ExecSession:
     """Config + shared SSL context; opens exec streams and makes plain GETs."""
 
@@ -68,7 +83,7 @@ class ExecSession:
 
     async def _connect(self, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         cfg = self.config
-        return await asyncio.wait_for(
+        return await _within(
             asyncio.open_connection(
                 cfg.host,
                 cfg.port,
@@ -111,7 +126,7 @@ class ExecSession:
                 phase.now = REQUEST
                 writer.write(getter.request())
                 while True:
-                    data = await asyncio.wait_for(reader.read(_READ), self.connect_timeout)
+                    data = await _within(reader.read(_READ), self.connect_timeout)
                     answer = getter.receive(data)
                     if answer is not None:
                         return answer
@@ -160,7 +175,7 @@ class ExecSession:
                 writer.write(session_core.request())
                 early: list[core.Event] = []
                 while not session_core.upgraded:
-                    data = await asyncio.wait_for(reader.read(_READ), self.connect_timeout)
+                    data = await _within(reader.read(_READ), self.connect_timeout)
                     early = session_core.receive(data)
             except BaseException:
                 writer.close()

@@ -50,6 +50,8 @@ DEFAULTS = Settings()
 SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 # How long our daemons' output may still take to reach a slow reader once all have ended.
 FLUSH_WAIT = 5.0
+# After a set-up step that timed out: which setting bounds it.
+TIMEOUT_HINT = " (each step's bound: --connect-timeout, K8SGO_CONNECT_TIMEOUT)"
 
 EPILOG = f"""\b
 Daemon i (0-based hostfile line) runs PRTED ARGV... unchanged with
@@ -159,7 +161,8 @@ def failure_lines(outcomes: Sequence[Outcome]) -> list[str]:
             continue
         if o.error is not None:
             where = "" if o.started else "not started: "
-            lines.append(f"{o.host}: {where}{o.error.reason}")
+            hint = TIMEOUT_HINT if "timed out after" in o.error.reason else ""
+            lines.append(f"{o.host}: {where}{o.error.reason}{hint}")
         elif o.premature:
             lines.append(f"{o.host}: exited with status 0 while the launch still needed it")
         elif o.status is not None and _signal_name(o.status):
@@ -314,7 +317,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     ended = sum(1 for o in outcomes if o.ended_by_us)
     if engine.signalled is not None:
         say(f"{signal.Signals(engine.signalled).name}: ended {ended} daemons")
-    elif ended and engine.caller_ended:
+    elif ended and engine.stop_reason == "caller":
         say(f"ended {ended} daemons still running {END_WAIT:g} s after the caller ended "
             "the launch")
     elif ended:

@@ -90,6 +90,8 @@ class Fanout:
         self.supervised = supervised
         self.flow = flow
         self.signalled: Optional[int] = None
+        # why the daemons were ended, once they are: "signal", "failure" or "caller"
+        self.stop_reason: Optional[str] = None
         self.started = 0
         self.caller_ended = False  # the caller closed the lifeline
         self._stopping = False
@@ -109,12 +111,14 @@ class Fanout:
         await asyncio.wait(self._tasks)
         return [task.result() for task in self._tasks]
 
-    def stop(self, signo: Optional[int] = None) -> None:
-        """End every daemon (a signal to the launcher, or the first failure)."""
+    def stop(self, signo: Optional[int] = None, reason: str = "failure") -> None:
+        """End every daemon (a signal to the launcher, the first failure, or the caller's
+        end not followed by the daemons')."""
         if signo is not None and self.signalled is None:
             self.signalled = signo
         if self._stopping:
             return
+        self.stop_reason = "signal" if signo is not None else reason
         self._stopping = True  # set-ups still waiting for a slot see it and never start
         for proc in self._procs.values():
             _end(proc)
@@ -147,7 +151,7 @@ class Fanout:
 
     def _end_stragglers(self) -> None:
         if any(not task.done() for task in self._tasks):
-            self.stop()
+            self.stop(reason="caller")
 
     @property
     def _winding_down(self) -> bool:

@@ -189,6 +189,19 @@ def test_a_daemon_gone_before_calling_back_ends_the_run(fragile_cluster, status:
     assert f"{hosts[1]}: {says}" in result.stderr
 
 
+def test_a_daemon_failing_while_the_others_start_fails_the_run_with_its_cause(fragile_cluster):
+    """Daemon 1 fails 3 s in, after the others called back: PRRTE loses the daemons the
+    launcher then ends, and quits. The run's status is a failure of its own (1), never the
+    launcher's 143 from our SIGTERM nor PRRTE's 250 (its -6, "fatal"), and the launcher's
+    line names the host and its status."""
+    hosts = fragile_cluster.compute_pods[:2]
+    prologue = k8sgo_prologue({"launch_script": str(EARLY_EXIT_LAUNCHER)},
+                              env={"EARLY_ID": "1", "EARLY_STATUS": "3", "EARLY_DELAY": "3"})
+    result = run_fails_naming(fragile_cluster, prologue, hosts, hosts[1], "a late failure")
+    assert result.returncode == 1, result.stderr
+    assert f"{hosts[1]}: exit status 3" in result.stderr
+
+
 def test_keep_going_among_the_launch_args_is_refused(fragile_cluster):
     hosts = fragile_cluster.compute_pods[:2]
     result = hostname_job(fragile_cluster, k8sgo_prologue({"launch_args": "--keep-going"}),

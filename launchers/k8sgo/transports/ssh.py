@@ -57,7 +57,7 @@ def default_config_paths(home: Optional[str] = None) -> list[str]:
 
 def _reason(exc: BaseException, timeout: Optional[float] = None) -> str:
     if isinstance(exc, asyncio.TimeoutError):
-        return "timed out" if timeout is None else f"no answer within {timeout:g} s"
+        return "timed out" if timeout is None else f"timed out after {timeout:g} s"
     if isinstance(exc, asyncssh.KeyImportError):
         # an encrypted key without its passphrase, say: asyncssh raises a ValueError
         return f"cannot use an ssh key ({exc})"

@@ -29,6 +29,7 @@
 #include "src/mca/rmaps/base/base.h"
 #include "src/mca/state/state.h"
 #include "src/runtime/prte_globals.h"
+#include "src/runtime/prte_quit.h"
 #include "src/util/attr.h"
 #include "src/util/name_fns.h"
 #include "src/util/pmix_argv.h"
@@ -64,6 +65,7 @@ static pmix_rank_t next_vpid = 1;
 
 static void launch_daemons(int fd, short args, void *cbdata);
 static void daemons_reported(int fd, short args, void *cbdata);
+static void daemons_terminated(int fd, short args, void *cbdata);
 
 static int k8sgo_init(void)
 {
@@ -86,6 +88,12 @@ static int k8sgo_init(void)
      * landed, then carry on as PRRTE does */
     if (PRTE_SUCCESS != (rc = prte_state.set_job_state_callback(PRTE_JOB_STATE_DAEMONS_REPORTED,
                                                                  daemons_reported))) {
+        PRTE_ERROR_LOG(rc);
+        return rc;
+    }
+    /* and see the run's end before PRRTE quits */
+    if (PRTE_SUCCESS != (rc = prte_state.set_job_state_callback(PRTE_JOB_STATE_DAEMONS_TERMINATED,
+                                                                 daemons_terminated))) {
         PRTE_ERROR_LOG(rc);
     }
     return rc;
@@ -348,6 +356,24 @@ static void daemons_reported(int fd, short args, void *cbdata)
 }
 
 /* ---- teardown ------------------------------------------------------------ */
+
+/* The daemons are gone, or PRRTE gave up on them: it quits next. After losing
+ * a daemon it sends the others no exit command (the routing tree cannot be
+ * trusted), so the launchers learn of the end here, and end the rest. And a
+ * run whose daemon job PRRTE aborted has failed: PRRTE 3.0 would exit 0 after
+ * the DVM was up, or 250 (its -6, "fatal") while it was starting, which says
+ * nothing; the help text above and the launcher's lines say what happened. */
+static void daemons_terminated(int fd, short args, void *cbdata)
+{
+    prte_job_t *daemons = prte_get_job_data_object(PRTE_PROC_MY_NAME->nspace);
+
+    prte_plm_k8sgo_close_lifelines();
+    if (prte_abnormal_term_ordered && NULL != daemons
+        && PRTE_FLAG_TEST(daemons, PRTE_JOB_FLAG_ABORTED)) {
+        PRTE_UPDATE_EXIT_STATUS(PRTE_ERROR_DEFAULT_EXIT_CODE);
+    }
+    prte_quit(fd, args, cbdata);
+}
 
 static int k8sgo_terminate_prteds(void)
 {
