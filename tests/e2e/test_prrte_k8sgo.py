@@ -26,6 +26,7 @@ STARTED = re.compile(r"(\d+) daemons started over (k8s|ssh)")
 SWAP_LAUNCHER = Path(__file__).resolve().with_name("swap_launcher.sh")
 
 
+
 def twice_each(cluster) -> collections.Counter:
     return collections.Counter({pod: 2 for pod in cluster.compute_pods})
 

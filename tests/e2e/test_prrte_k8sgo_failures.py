@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import os
+import re
 import shlex
 import signal
 import subprocess
@@ -112,6 +113,49 @@ def test_pod_missing_at_launch(fragile_cluster):
     assert result.returncode != 0
     assert victim in result.stderr, result.stderr
     assert leftovers(cluster, hosts[:1]) == {}
+
+
+def open_objects(pid: int, first: int = 0) -> set[str]:
+    """What descriptors >= first of `pid` point to: socket:[N], pipe:[N], paths (anonymous
+    inodes such as each process's own epoll all read alike, so they are left out)."""
+    found = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        if int(fd.name) >= first:
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if not target.startswith("anon_inode:"):
+                found.add(target)
+    return found
+
+
+def signal_masks(pid: int) -> dict[str, int]:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return {k: int(v, 16) for k, v in re.findall(r"^(SigBlk|SigIgn):\s*([0-9a-f]+)$",
+                                                    status, re.M)}
+
+
+def test_the_launcher_holds_no_descriptor_of_prteruns(fragile_cluster):
+    """As plm/ssh starts its agents: beyond its stdio, host list (3) and lifeline (4) the
+    launcher holds no descriptor of prterun's (here two that prterun's shell left open:
+    PRRTE's own are close-on-exec), and it ignores SIGTTOU (see the stty tostop test)."""
+    cluster = fragile_cluster
+    hosts = cluster.compute_pods[:2]
+    held = "exec 7</etc/hosts 8>/tmp/held-by-prterun; "
+    job = start_sleeping_job(cluster, hosts, k8sgo_prologue() + held)
+    try:
+        launcher = pids_running(cluster, cluster.login_pod, LAUNCHER_NAME)
+        prterun = pids_named(cluster, [cluster.login_pod], "prterun")[cluster.login_pod]
+        assert len(launcher) == 1 and len(prterun) == 1, (launcher, prterun)
+        shared = open_objects(launcher[0], first=5) & open_objects(prterun[0])
+        masks = signal_masks(launcher[0])
+    finally:
+        end_job(cluster)
+        job.wait(ENDS_WITHIN, "it was ended")
+    assert shared == set()
+    assert masks["SigIgn"] & 1 << (signal.SIGTTOU - 1)
+    assert leftovers(cluster, hosts) == {}
 
 
 def test_pod_deleted_mid_job(fragile_cluster):
