@@ -10,7 +10,6 @@ PYTEST_ARGS ?=
 
 .DEFAULT_GOAL := all
 include mk/cluster.mk
-include mk/pmix-tools.mk
 include mk/guard.mk
 include mk/entries.mk
 include mk/front.mk
@@ -41,12 +40,12 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed guard entries front
 	$(PY) -m compileall -q launchers wrap kube_pmix bench
 
-# our prun/pterm need the venv's libpmix and the system's pmix.h
-deps: system-deps venv pmix-tools
+deps: system-deps venv
 
 # The separated model's image is built as the pod user, on the base image and
-# the wheelhouse (mk/cluster.mk), which are made for that user first.
-demo: deps wheelhouse
+# the wheelhouse (mk/cluster.mk), which are made for that user first. The pods
+# run the PRRTE with plm/k8sgo (make prrte-k8sgo).
+demo: deps wheelhouse prrte-k8sgo
 	$(MAKE) --no-print-directory base-image BASE_IMAGE_USER=mpiuser
 	$(VENV)/bin/kube-pmix demo
 

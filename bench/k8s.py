@@ -209,7 +209,7 @@ def launch(vcluster: Any, rounds: int) -> dict[str, Any]:
 
 def prterun_command(variant: str) -> str:
     """The bash line of one run in the login pod (pure); flat plm/ssh as bench.prterun does."""
-    base = f"export PRTE_PREFIX={PRRTE} PATH={PRRTE}/bin:$PATH; "
+    base = f"export PRTE_PREFIX={PRRTE} PATH={PRRTE}/bin:$PATH; "  # the images' default
     run = "prterun --map-by ppr:1:node hostname"
     if variant == "k8sgo":
         return base + "export PRTE_MCA_plm_k8sgo_launch_script=$(command -v basic_launcher); " \

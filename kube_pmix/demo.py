@@ -6,9 +6,10 @@ and pushes the image there. Then, inside the login pod and as its unprivileged
 user (entered with the real `kubectl exec`, as a user would), runs the
 listings of the paper's README: the traditional ones (`prterun --map-by
 ppr:2:node hostname`, `init_finalize`, the persistent DVM with `prte`, `prun`,
-`pterm`), then the separated model, each rank in a container of its own from
-`$MPI_IMAGE` (`podman pull`, `wrap-container.sh`), and the FAQ's prun
-injection. The cluster is torn down afterwards, also when a step fails.
+`pterm`), the FAQ's own launcher (`plm/k8sgo` through `basic_launcher`, whose
+line shows, then silenced), then the separated model, each rank in a container
+of its own from `$MPI_IMAGE` (`podman pull`, `wrap-container.sh`), and the FAQ's
+prun injection. The cluster is torn down afterwards, also when a step fails.
 """
 
 from __future__ import annotations
@@ -24,10 +25,18 @@ import click
 _TRADITIONAL = (
     "prterun --map-by ppr:2:node hostname",
     "prterun --personality ompi --map-by ppr:2:node {init_finalize}",
-    "unset PRTE_MCA_schizo_proxy; prte --daemonize",
+    "prte --daemonize",
     "prun hostname",
     "prun --map-by ppr:1:node hostname",
     "pterm",
+)
+# The FAQ's "Can I build my own PRRTE daemon launcher?", as typed there: the
+# launcher's line shows that it started the daemons, until quiet mode is set.
+_K8SGO = (
+    "export PRTE_MCA_plm_k8sgo_launch_script=/opt/hpc/bin/basic_launcher",
+    "prterun --map-by ppr:2:node hostname",
+    "export PRTE_MCA_plm_k8sgo_launch_quiet=true",
+    "prterun --map-by ppr:2:node hostname",
 )
 _WRAP = "/opt/hpc/local/bin/wrap-container.sh"
 _EXAMPLE = "/opt/hpc/examples/bin/init_finalize"
@@ -39,7 +48,7 @@ _SEPARATED = (
     "podman pull -q $MPI_IMAGE",
     "prterun --map-by ppr:1:node podman pull -q $MPI_IMAGE",
     f"prterun --personality ompi --map-by ppr:2:node -x MPI_IMAGE {_WRAP} {_EXAMPLE}",
-    "unset PRTE_MCA_schizo_proxy; prte --daemonize --report-uri /tmp/find-me.txt",
+    "prte --daemonize --report-uri /tmp/find-me.txt",
     f"{_WRAP} --prun --dvm-uri /tmp/find-me.txt prun --personality ompi hostname | sort | uniq -c",
     f"{_WRAP} -e MPI_IMAGE --prun --dvm-uri /tmp/find-me.txt prun --personality ompi "
     f"--map-by ppr:2:node -x MPI_IMAGE {_WRAP} {_EXAMPLE}",
@@ -156,6 +165,8 @@ def demo(nodes: int, name: str, source: Path, separated: bool, keep: bool) -> No
         kubeconfig, login = cluster.kubeconfig, cluster.login_pod
         subprocess.run(["kubectl", "--kubeconfig", kubeconfig, "get", "pods", "-o", "wide"])
         failed = _steps(kubeconfig, login, _TRADITIONAL, init_finalize=str(binary))
+        if not failed:
+            failed = _steps(kubeconfig, login, _K8SGO)
         if separated and not failed:
             import pwd
 

@@ -18,7 +18,6 @@ command -v docker-registry >/dev/null || need+=(docker-registry)
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
 [ -x /usr/sbin/iptables ] || need+=(iptables)
 /usr/bin/python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
-compgen -G '/usr/lib/*/pmix2/include/pmix.h' >/dev/null || [ -f /usr/include/pmix.h ] || need+=(libpmix-dev)
 # make prrte-k8sgo: PRRTE's autogen.pl, then OpenPMIx and PRRTE against the system's libevent/hwloc
 for tool in autoconf automake libtoolize:libtool flex m4 perl make xz:xz-utils; do
     command -v "${tool%%:*}" >/dev/null || need+=("${tool##*:}")

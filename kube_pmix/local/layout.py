@@ -11,6 +11,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Optional
 
 from kube_pmix.names import NAMESPACE as NAMESPACE
 from kube_pmix.names import POD_USER as POD_USER
@@ -23,6 +24,9 @@ NETNS_PREFIX = "kp-"
 # In-pod paths: the hostfiles and the service-account files, as in the paper's pods.
 POD_HPC_ROOT = "/opt/hpc"
 POD_HPC_ETC = "/opt/hpc/etc"
+# The seed's paths of the PRRTE with plm/k8sgo and of the k8sgo launcher (as in the images).
+POD_PRRTE = "/opt/hpc/local/prrte"
+POD_BASIC_LAUNCHER = "/opt/hpc/bin/basic_launcher"
 POD_SECRETS_ROOT = "/run/secrets"
 POD_SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 # Where rootless podman looks for per-registry CA files (after the user's own).
@@ -32,6 +36,14 @@ POD_CERTS_D = "/etc/containers/certs.d"
 def venv_dir() -> Path:
     """The environment kube-pmix runs from: its bin/ holds python, kubexec and prterun."""
     return Path(sys.executable).parent.parent
+
+
+def prrte_install() -> Optional[Path]:
+    """The PRRTE with plm/k8sgo that `make prrte-k8sgo` built beside the venv (or the one
+    KUBE_PMIX_PRRTE names), if there is one: the pods' PRRTE."""
+    named = os.environ.get("KUBE_PMIX_PRRTE")
+    prefix = Path(named) if named else venv_dir().parent / "build" / "prrte-k8sgo" / "install"
+    return prefix if (prefix / "bin" / "prted").is_file() else None
 
 
 def bridge_netns(name: str) -> str:

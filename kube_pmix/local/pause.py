@@ -17,11 +17,14 @@ import socket
 import sys
 from pathlib import Path
 
+from .config import ClusterConfig
 from .errors import SetupError
 from .layout import (
+    POD_BASIC_LAUNCHER,
     POD_CERTS_D,
     POD_HPC_ETC,
     POD_HPC_ROOT,
+    POD_PRRTE,
     POD_SA_DIR,
     POD_SECRETS_ROOT,
     POD_USER,
@@ -92,18 +95,24 @@ def prepare(pod: str, state_dir: Path) -> None:
     bind(str(state_dir / "serviceaccount"), str(sa_dir), read_only=True)
     if (state_dir / "certs.d").is_dir():  # the cluster's image registry, trusted by podman
         bind(str(state_dir / "certs.d"), POD_CERTS_D, read_only=True)
-    seed_paths()
+    seed_paths(ClusterConfig.load(state_dir / "config.json").prrte)
     podman_per_pod(pod, state_dir)
     # Rootless podman wants a shared root mount. The pod's mounts are private
     # copies, so this makes peer groups inside the pod only: nothing reaches the host.
     mount("", "/", "", MS_REC | MS_SHARED)
 
 
-def seed_paths() -> None:
-    """The paper's path for the rank wrapper, so its commands run as typed."""
+def seed_paths(prrte: str) -> None:
+    """The paper's paths, as in the images, so its commands and FAQ run as typed: the rank
+    wrapper, the k8sgo launcher, and the PRRTE with plm/k8sgo (when one was built)."""
     local_bin = Path(POD_HPC_ROOT, "local", "bin")
     local_bin.mkdir(parents=True, mode=0o755)
     (local_bin / "wrap-container.sh").symlink_to(venv_dir() / "bin" / "wrap-container")
+    launcher = Path(POD_BASIC_LAUNCHER)
+    launcher.parent.mkdir(parents=True, mode=0o755, exist_ok=True)
+    launcher.symlink_to(venv_dir() / "bin" / "basic_launcher")
+    if prrte:
+        Path(POD_PRRTE).symlink_to(prrte)
 
 
 def podman_per_pod(pod: str, state_dir: Path) -> None:

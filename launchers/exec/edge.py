@@ -74,7 +74,12 @@ def translate(
     if isinstance(exc, KubeExecError):
         exc.target = exc.target or target
         return exc
-    text = "timed out" if isinstance(exc, timeouts) else reason(exc)
+    if isinstance(exc, timeouts):
+        # a wait that says how long it was: under load, that is what to raise
+        waited = getattr(exc, "seconds", None)
+        text = f"timed out after {waited:.3g} s" if waited else "timed out"
+    else:
+        text = reason(exc)
     if isinstance(exc, (OSError, *timeouts)):
         if phase == CONNECT:
             return ConnectionFailed(f"cannot reach API server {server}: {text}", target,

@@ -36,6 +36,9 @@ from launchers.exec.errors import KubeExecError
 from launchers.exec.process import CompletedProcess, completed
 
 Sink = Callable[[bytes], None]
+# Awaited before each read of a session's stream: a caller whose own output is full
+# holds the reads back (flow control) instead of buffering without bound.
+Flow = Callable[[], Awaitable[None]]
 T = TypeVar("T")
 _READ = 65536
 
@@ -52,6 +55,21 @@ def _edge(phase: Phase, target: str, server: str) -> contextlib.AbstractContextM
     return at_edge(phase, target, server, _TIMEOUTS)
 
 
+class _Waited(asyncio.TimeoutError):
+    """A timeout that knows how long it waited (the edge puts it in the message)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(f"timed out after {seconds:.3g} s")
+        self.seconds = seconds
+
+
+async def _within(aw: Awaitable[T], seconds: float) -> T:
+    try:
+        return await asyncio.wait_for(aw, seconds)
+    except asyncio.TimeoutError:
+        raise _Waited(seconds) from None
+
+
 class ExecSession:
     """Config + shared SSL context; opens exec streams and makes plain GETs."""
 
@@ -65,7 +83,7 @@ class ExecSession:
 
     async def _connect(self, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         cfg = self.config
-        return await asyncio.wait_for(
+        return await _within(
             asyncio.open_connection(
                 cfg.host,
                 cfg.port,
@@ -108,7 +126,7 @@ class ExecSession:
                 phase.now = REQUEST
                 writer.write(getter.request())
                 while True:
-                    data = await asyncio.wait_for(reader.read(_READ), self.connect_timeout)
+                    data = await _within(reader.read(_READ), self.connect_timeout)
                     answer = getter.receive(data)
                     if answer is not None:
                         return answer
@@ -126,20 +144,23 @@ class ExecSession:
         stdout: Optional[Sink] = None,
         stderr: Optional[Sink] = None,
         require_status: bool = True,
+        flow: Optional[Flow] = None,
     ) -> ExecProcess:
         """Start `argv` in `pod`; returns once the server accepted the upgrade.
 
         `require_status=False`: client-go's lenient rule (a Close without a status is
         exit 0); see core.ExecCore.exit_status for why the default is strict.
+        `flow`: awaited before each read of the stream (see `Flow`).
         """
         namespace = namespace or self.config.namespace
         return await self._retrying(lambda timeout: self._open_once(
             pod, argv, namespace or "", container, stdin, stdout or _discard,
-            stderr or _discard, require_status, timeout))
+            stderr or _discard, require_status, timeout, flow))
 
     async def _open_once(self, pod: str, argv: Sequence[str], namespace: str,
                          container: Optional[str], stdin: bool, stdout: Sink, stderr: Sink,
-                         require_status: bool, timeout: float) -> ExecProcess:
+                         require_status: bool, timeout: float,
+                         flow: Optional[Flow] = None) -> ExecProcess:
         cfg = self.config
         path = cfg.path_prefix + p.exec_path(namespace, pod, argv, container=container,
                                              stdin=stdin)
@@ -154,13 +175,13 @@ class ExecSession:
                 writer.write(session_core.request())
                 early: list[core.Event] = []
                 while not session_core.upgraded:
-                    data = await asyncio.wait_for(reader.read(_READ), self.connect_timeout)
+                    data = await _within(reader.read(_READ), self.connect_timeout)
                     early = session_core.receive(data)
             except BaseException:
                 writer.close()
                 raise
         return ExecProcess(session_core, reader, writer, cfg.server, stdout, stderr, early,
-                           command=" ".join(argv))
+                           command=" ".join(argv), flow=flow)
 
     async def run(
         self,
@@ -210,6 +231,7 @@ class ExecProcess:
         stderr: Sink,
         early: Sequence[core.Event] = (),
         command: str = "",
+        flow: Optional[Flow] = None,
     ) -> None:
         self.core = session_core
         self.pod = session_core.pod
@@ -221,6 +243,7 @@ class ExecProcess:
         self._phase = Phase()
         self._phase.now = SESSION
         self._sinks = {p.STDOUT: stdout, p.STDERR: stderr}
+        self._flow = flow
         self._closed = False
         self._task = asyncio.get_running_loop().create_task(self._pump(list(early)))
 
@@ -284,6 +307,8 @@ class ExecProcess:
                             self._send(event.data)
                     if self.core.closed:
                         return self.core.exit_status()
+                    if self._flow is not None:
+                        await self._flow()
                     try:
                         data = await self._reader.read(_READ)
                     except OSError:
@@ -381,6 +406,7 @@ async def open_guarded(
     container: Optional[str] = None,
     stdout: Optional[Sink] = None,
     stderr: Optional[Sink] = None,
+    flow: Optional[Flow] = None,
 ) -> GuardedProcess:
     """Start `command` under the in-pod guard; stdin is always open (it carries the records).
 
@@ -396,6 +422,7 @@ async def open_guarded(
         stdout=stdout,
         stderr=stderr,
         require_status=True,
+        flow=flow,
     )
     inner.command = " ".join(command)
     return GuardedProcess(inner, heartbeat_interval)

@@ -27,7 +27,8 @@ from launchers.k8sgo.errors import (
     Unreachable,
     UsageError,
 )
-from launchers.k8sgo.fanout import Fanout, Outcome
+from launchers.k8sgo.fanout import END_WAIT, Fanout, Outcome
+from launchers.k8sgo.output import Output, both_ready
 from launchers.k8sgo.settings import DEFAULT_SSH_PORT, Settings
 
 PROG = "k8sgo-launcher"
@@ -47,6 +48,10 @@ _EXIT_FOR: dict[type, int] = {
 }
 DEFAULTS = Settings()
 SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+# How long our daemons' output may still take to reach a slow reader once all have ended.
+FLUSH_WAIT = 5.0
+# After a set-up step that timed out: which setting bounds it.
+TIMEOUT_HINT = " (each step's bound: --connect-timeout, K8SGO_CONNECT_TIMEOUT)"
 
 EPILOG = f"""\b
 Daemon i (0-based hostfile line) runs PRTED ARGV... unchanged with
@@ -57,6 +62,9 @@ ignored, a duplicate host refused. Daemons' stdout/stderr pass through
 unchanged; -q silences our progress lines, never errors or daemon output.
 The first failure ends every other daemon (unless --keep-going); SIGTERM,
 SIGINT and SIGHUP end them all and the launcher exits within 5 s.
+With --lifeline-fd (plm/k8sgo passes one) any daemon exit, status 0 too,
+is a failure until the lifeline's EOF; after it the daemons get {END_WAIT:g} s
+to exit by themselves before they are ended.
 
 \b
 Exit statuses:
@@ -119,6 +127,8 @@ def _env(name: str) -> dict[str, Any]:
                    "[/etc/ssh/ssh_config and ~/.ssh/config].")
 @click.option("--keep-going", is_flag=True, **_env("KEEP_GOING"),
               help="Let the other daemons run when one fails.")
+@click.option("--lifeline-fd", type=click.IntRange(0), metavar="FD", **_env("LIFELINE_FD"),
+              help="A pipe from the caller: EOF means it is ending the daemons (or is gone).")
 def command(quiet: bool, hostfile_path: str, ssh_config: Optional[str],
             **options: Any) -> tuple[Settings, bool, str]:
     """Start one PRRTE daemon per hostfile line, over the Kubernetes exec API or ssh."""
@@ -134,6 +144,15 @@ def split_argv(args: Sequence[str]) -> tuple[list[str], Optional[list[str]]]:
     return list(args[:at]), list(args[at + 1:])
 
 
+def _signal_name(status: int) -> Optional[str]:
+    """SIGKILL for 137: the guard and sshd report a signal's end as 128 + N. Only for a
+    real signal number: prted's own failures exit with 256 - |error| (213, 250...)."""
+    try:
+        return signal.Signals(status - 128).name if 128 < status < 128 + 65 else None
+    except ValueError:
+        return None
+
+
 def failure_lines(outcomes: Sequence[Outcome]) -> list[str]:
     """One line per host that failed on its own: host, then exit status or transport error."""
     lines = []
@@ -142,9 +161,12 @@ def failure_lines(outcomes: Sequence[Outcome]) -> list[str]:
             continue
         if o.error is not None:
             where = "" if o.started else "not started: "
-            lines.append(f"{o.host}: {where}{o.error.reason}")
-        elif o.status is not None and o.status > 128:
-            lines.append(f"{o.host}: exit status {o.status} (signal {o.status - 128}?)")
+            hint = TIMEOUT_HINT if "timed out after" in o.error.reason else ""
+            lines.append(f"{o.host}: {where}{o.error.reason}{hint}")
+        elif o.premature:
+            lines.append(f"{o.host}: exited with status 0 while the launch still needed it")
+        elif o.status is not None and _signal_name(o.status):
+            lines.append(f"{o.host}: exit status {o.status} ({_signal_name(o.status)}?)")
         else:
             lines.append(f"{o.host}: exit status {o.status}")
     return lines
@@ -169,54 +191,80 @@ def _raise_fd_limit(needed: int) -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
-def _sink(fd: int) -> Callable[[bytes], None]:
-    """Daemon output, written through unchanged as it arrives."""
-    def write(data: bytes) -> None:
-        view = memoryview(data)
+def watch_lifeline(loop: asyncio.AbstractEventLoop, fd: int, on_end: Callable[[], None]) -> None:
+    """Call `on_end` at the lifeline's EOF (the caller closed it, or died)."""
+    def readable() -> None:
         try:
-            while view:
-                view = view[os.write(fd, view):]
+            data = os.read(fd, 4096)
         except BlockingIOError:
-            import select
-
-            select.select([], [fd], [], 5)
-            write(bytes(view))
+            return
         except OSError:
-            pass  # our reader went away; the daemons run on until they are ended
+            data = b""
+        if not data:
+            loop.remove_reader(fd)
+            on_end()
 
-    return write
+    loop.add_reader(fd, readable)
 
 
-async def launch(settings: Settings, hosts: list[str], argv: list[str],
-                 say: Callable[[str], None]) -> tuple[list[Outcome], Fanout]:
-    from launchers.k8sgo.transports import load
+class Run:
+    """One launch: the engine, and our two outputs (see launchers.k8sgo.output)."""
 
-    transport = load(settings.transport)(settings)
-    await transport.prepare(hosts)
-    engine = Fanout(transport, hosts, argv, concurrency=settings.concurrency,
-                    stdout=_sink(1), stderr=_sink(2), grace=settings.grace,
-                    keep_going=settings.keep_going)
-    loop = asyncio.get_running_loop()
-    for signo in SIGNALS:
-        loop.add_signal_handler(signo, engine.stop, signo)
-    started = time.monotonic()
+    def __init__(self, settings: Settings, hosts: list[str], argv: list[str],
+                 quiet: bool) -> None:
+        self.settings = settings
+        self.hosts = hosts
+        self.argv = argv
+        self.quiet = quiet
+        self.outputs: tuple[Output, ...] = ()
 
-    async def progress() -> None:
-        while engine.started < len(hosts) and not engine.stopping:
-            await asyncio.sleep(0.05)
-        if not engine.stopping:
-            say(f"{len(hosts)} daemons started over {settings.transport} "
-                f"in {time.monotonic() - started:.2f} s")
+    def say(self, message: str) -> None:
+        """A progress line, through stderr's queue (the loop must not block on it)."""
+        if not self.quiet:
+            self.outputs[1].write(f"{PROG}: {message}\n".encode())
 
-    watcher = loop.create_task(progress())
-    try:
-        outcomes = await engine.run()
-    finally:
-        watcher.cancel()
+    async def launch(self) -> tuple[list[Outcome], Fanout]:
+        from launchers.k8sgo.transports import load
+
+        settings, hosts = self.settings, self.hosts
+        loop = asyncio.get_running_loop()
+        out, err = Output(1, loop), Output(2, loop)
+        self.outputs = (out, err)
+        transport = load(settings.transport)(settings)
+        engine = Fanout(transport, hosts, self.argv, concurrency=settings.concurrency,
+                        stdout=out.write, stderr=err.write, grace=settings.grace,
+                        keep_going=settings.keep_going,
+                        supervised=settings.lifeline_fd is not None,
+                        flow=lambda: both_ready((out, err)))
+        if settings.lifeline_fd is not None:
+            watch_lifeline(loop, settings.lifeline_fd, engine.caller_ending)
+        await transport.prepare(hosts)
         for signo in SIGNALS:
-            loop.remove_signal_handler(signo)
-        await transport.close()
-    return outcomes, engine
+            loop.add_signal_handler(signo, engine.stop, signo)
+        started = time.monotonic()
+
+        async def progress() -> None:
+            while engine.started < len(hosts) and not engine.stopping:
+                await asyncio.sleep(0.05)
+            if not engine.stopping and not engine.caller_ended:
+                self.say(f"{len(hosts)} daemons started over {settings.transport} "
+                         f"in {time.monotonic() - started:.2f} s")
+
+        watcher = loop.create_task(progress())
+        try:
+            outcomes = await engine.run()
+        finally:
+            watcher.cancel()
+            for signo in SIGNALS:
+                loop.remove_signal_handler(signo)
+            if settings.lifeline_fd is not None:
+                loop.remove_reader(settings.lifeline_fd)
+            await transport.close()
+        return outcomes, engine
+
+    def flush(self) -> None:
+        for output in self.outputs:
+            output.close(FLUSH_WAIT)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -246,26 +294,43 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not daemon:
         error("no daemon command after `--`")
         return EXIT_USAGE
+    if settings.lifeline_fd is not None and not _is_open(settings.lifeline_fd):
+        error(f"--lifeline-fd {settings.lifeline_fd}: not an open descriptor")
+        return EXIT_USAGE
 
     def say(message: str) -> None:
         if not quiet:
             error(message)
 
+    run = Run(settings, [], daemon, quiet)
     try:
-        hosts = hostfile.read_hostfile(path)
-        _raise_fd_limit(len(hosts))
-        outcomes, engine = asyncio.run(launch(settings, hosts, daemon, say))
+        run.hosts = hostfile.read_hostfile(path)
+        _raise_fd_limit(len(run.hosts))
+        outcomes, engine = asyncio.run(run.launch())
     except LauncherError as exc:
+        run.flush()
         error(str(exc))
         return _EXIT_FOR.get(type(exc), EXIT_USAGE)
+    run.flush()
     for line in failure_lines(outcomes):
         error(line)
     ended = sum(1 for o in outcomes if o.ended_by_us)
     if engine.signalled is not None:
         say(f"{signal.Signals(engine.signalled).name}: ended {ended} daemons")
+    elif ended and engine.stop_reason == "caller":
+        say(f"ended {ended} daemons still running {END_WAIT:g} s after the caller ended "
+            "the launch")
     elif ended:
         say(f"ended the other {ended} daemons after the failure")
     return exit_status(outcomes, engine.signalled)
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
 
 
 if __name__ == "__main__":

@@ -7,11 +7,20 @@ so thousands of pods need thousands of sockets but only `concurrency`
 handshakes in flight.
 
 A job cannot run with a daemon missing, so by default the first failure (a
-set-up error, a daemon exiting non-zero, a stream cut) ends every other daemon,
-as a signal to the launcher does. Ending a daemon: a TERM record and stdin EOF
-to its guard; after `grace` seconds a KILL record and the connection is
-dropped (the guard then ends the tree); what still has not finished a moment
-later is abandoned to the guard's heartbeat timeout.
+set-up error of any kind, a daemon exiting non-zero, a stream cut) ends every
+other daemon, as a signal to the launcher does. Ending a daemon: a TERM record
+and stdin EOF to its guard; after `grace` seconds a KILL record and the
+connection is dropped (the guard then ends the tree); what still has not
+finished a moment later is abandoned to the guard's heartbeat timeout.
+
+Supervised (plm/k8sgo passes a lifeline): the caller says when the daemons are
+to end (`caller_ending`, its lifeline's EOF); from then on exits are expected,
+and the daemons get `END_WAIT` seconds to end by themselves before they are
+ended. Before that a daemon has no reason to exit alone: one that exits 0 while
+the others still run `END_WAIT` seconds later has failed too (prterun would
+wait forever for its callback). The wait is there because PRRTE can also end
+the daemons without telling the caller first (pterm's halt goes to every daemon
+at once): then they all exit 0 within it.
 """
 
 from __future__ import annotations
@@ -23,12 +32,15 @@ from typing import NamedTuple, Optional, Sequence
 from launchers.exec.errors import KubeExecError
 from launchers.exec.transport import RemoteProcess
 from launchers.k8sgo.settings import daemon_argv
-from launchers.k8sgo.transports.base import Sink, Transport
+from launchers.k8sgo.transports.base import Flow, Sink, Transport
 
 # After the KILL record: time for it to go out before the connection is dropped.
 KILL_FLUSH = 0.5
 # After the connections are dropped: time for the sessions to wind up before we stop waiting.
 ABANDON_AFTER = 1.0
+# After the caller ended the launch: time for the daemons to exit by themselves (on
+# prterun's exit command, or on losing prterun) before they are ended.
+END_WAIT = 5.0
 
 
 class Outcome(NamedTuple):
@@ -40,13 +52,14 @@ class Outcome(NamedTuple):
     error: Optional[KubeExecError] = None  # why it could not start or was lost
     started: bool = False
     ended_by_us: bool = False  # ended (or never started) because of a teardown
+    premature: bool = False  # exited 0 while the caller still needed it (supervised)
 
     @property
     def failed(self) -> bool:
         """A failure of its own (not one the teardown caused)."""
         if self.ended_by_us:
             return False
-        return self.error is not None or self.status != 0
+        return self.error is not None or self.status != 0 or self.premature
 
 
 class Fanout:
@@ -63,6 +76,8 @@ class Fanout:
         stderr: Sink,
         grace: float = 2.0,
         keep_going: bool = False,
+        supervised: bool = False,
+        flow: Optional[Flow] = None,
     ) -> None:
         self.transport = transport
         self.hosts = list(hosts)
@@ -72,10 +87,15 @@ class Fanout:
         self.stderr = stderr
         self.grace = grace
         self.keep_going = keep_going
+        self.supervised = supervised
+        self.flow = flow
         self.signalled: Optional[int] = None
+        # why the daemons were ended, once they are: "signal", "failure" or "caller"
+        self.stop_reason: Optional[str] = None
         self.started = 0
+        self.caller_ended = False  # the caller closed the lifeline
         self._stopping = False
-        self._procs: dict[int, RemoteProcess] = {}
+        self._procs: dict[int, RemoteProcess] = {}  # daemons still running
         self._tasks: list[asyncio.Task[Outcome]] = []
 
     @property
@@ -91,12 +111,14 @@ class Fanout:
         await asyncio.wait(self._tasks)
         return [task.result() for task in self._tasks]
 
-    def stop(self, signo: Optional[int] = None) -> None:
-        """End every daemon (a signal to the launcher, or the first failure)."""
+    def stop(self, signo: Optional[int] = None, reason: str = "failure") -> None:
+        """End every daemon (a signal to the launcher, the first failure, or the caller's
+        end not followed by the daemons')."""
         if signo is not None and self.signalled is None:
             self.signalled = signo
         if self._stopping:
             return
+        self.stop_reason = "signal" if signo is not None else reason
         self._stopping = True  # set-ups still waiting for a slot see it and never start
         for proc in self._procs.values():
             _end(proc)
@@ -117,43 +139,86 @@ class Fanout:
         for task in self._tasks:
             task.cancel()  # set-ups still hanging, sessions that did not wind up
 
+    def caller_ending(self) -> None:
+        """The caller is ending the daemons (or is gone): exits are expected from now on.
+
+        Nothing more is started; what still runs after END_WAIT is ended.
+        """
+        if self.caller_ended:
+            return
+        self.caller_ended = True
+        asyncio.get_running_loop().call_later(END_WAIT, self._end_stragglers)
+
+    def _end_stragglers(self) -> None:
+        if any(not task.done() for task in self._tasks):
+            self.stop(reason="caller")
+
+    @property
+    def _winding_down(self) -> bool:
+        return self._stopping or self.caller_ended
+
     def _failed(self) -> None:
-        if not self.keep_going:
+        if not self.keep_going and not self.caller_ended:
             self.stop()
 
     async def _one(self, i: int, host: str, sem: asyncio.Semaphore) -> Outcome:
         try:
             async with sem:
-                if self._stopping:
+                if self._winding_down:
                     return Outcome(i, host, ended_by_us=True)
                 proc = await self.transport.start(
-                    i, host, daemon_argv(i, self.argv), self.stdout, self.stderr)
+                    i, host, daemon_argv(i, self.argv), self.stdout, self.stderr, flow=self.flow)
         except asyncio.CancelledError:
             return Outcome(i, host, ended_by_us=True)
-        except KubeExecError as exc:
+        except Exception as exc:  # noqa: BLE001 - any set-up failure is this host's failure
             by_us = self._stopping
             self._failed()
-            return Outcome(i, host, error=exc, ended_by_us=by_us)
+            return Outcome(i, host, error=_as_host_error(exc, host), ended_by_us=by_us)
         self.started += 1
         self._procs[i] = proc
-        if self._stopping:
-            _end(proc)  # its set-up finished after the teardown began
+        ended_here = self._winding_down
+        if ended_here:
+            _end(proc)  # its set-up finished after the teardown (or the caller's end) began
         try:
             status = await proc.wait()
         except asyncio.CancelledError:
             proc.abort()
             return Outcome(i, host, started=True, ended_by_us=True)
-        except KubeExecError as exc:
+        except Exception as exc:  # noqa: BLE001 - a lost stream, or anything else: this host's
             proc.abort()
             by_us = self._stopping
             self._failed()
-            return Outcome(i, host, error=exc, started=True, ended_by_us=by_us)
+            return Outcome(i, host, error=_as_host_error(exc, host), started=True,
+                           ended_by_us=by_us)
         finally:
             self._procs.pop(i, None)
-        by_us = self._stopping
-        if status != 0:
+        by_us = self._stopping or ended_here
+        premature = (self.supervised and status == 0 and not self._winding_down
+                     and not await self._an_end_follows())
+        if status != 0 or premature:
             self._failed()
-        return Outcome(i, host, status=status, started=True, ended_by_us=by_us and status != 0)
+        return Outcome(i, host, status=status, started=True, ended_by_us=by_us and status != 0,
+                       premature=premature)
+
+    async def _an_end_follows(self) -> bool:
+        """A daemon exited 0 on its own: is it the first of an orderly end (the caller's EOF
+        comes, or every other daemon exits too, within END_WAIT)?"""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + END_WAIT
+        while not (self._winding_down or not self._procs):
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.05)
+        return True
+
+
+def _as_host_error(exc: BaseException, host: str) -> KubeExecError:
+    """Our error for whatever one host's set-up or session raised (a transport's bug or an
+    error it did not foresee, such as a key it cannot load), so it is that host's failure."""
+    if isinstance(exc, KubeExecError):
+        return exc
+    return KubeExecError(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
+                         host)
 
 
 def _end(proc: RemoteProcess) -> None:

@@ -3,19 +3,28 @@
 One host per line, in order; blank lines and `#` comments are skipped and
 trailing tokens such as `slots=4` ignored (PRRTE's own hostfile syntax). The
 line order is the daemon index: line i gets `PRTE_ESS_K8SGO_ID=i`, so a
-duplicate would start two daemons on one pod and is refused.
+duplicate would start two daemons on one pod and is refused. A host may carry
+a user (`user@host`, as in PRRTE's hostfiles): the ssh transport logs in as
+that user; the exec API has no such choice and ignores it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 from launchers.k8sgo.errors import HostfileError
 
 
+def split_user(host: str) -> tuple[Optional[str], str]:
+    """`user@host` -> (user, host); a plain host -> (None, host)."""
+    user, at, name = host.rpartition("@")
+    return (user or None, name) if at else (None, host)
+
+
 def _key(host: str) -> str:
-    # DNS names are case-insensitive and may end with the root dot.
-    return host.lower().rstrip(".")
+    # DNS names are case-insensitive and may end with the root dot; the user is not the host.
+    return split_user(host)[1].lower().rstrip(".")
 
 
 def parse_hostfile(text: str, source: str = "hostfile") -> list[str]:

@@ -30,6 +30,9 @@ class Settings(NamedTuple):
     ssh_user: Optional[str] = None
     ssh_config: tuple[str, ...] = ()
     keep_going: bool = False
+    # A pipe from our caller (plm/k8sgo): its EOF means the daemons are being ended on
+    # purpose, or the caller is gone; until then any daemon exit is a failure.
+    lifeline_fd: Optional[int] = None
 
 
 def daemon_argv(index: int, argv: list[str]) -> list[str]:

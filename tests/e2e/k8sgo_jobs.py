@@ -1,8 +1,9 @@
 """PRRTE jobs launched by plm/k8sgo in the login pod, and what they may leave behind.
 
-The login pod's own environment names the wheel's PRRTE (PRTE_PREFIX, PATH);
-`k8sgo_prologue` puts the PRRTE built by `make prrte-k8sgo` first and selects
-plm/k8sgo with the real launcher, as a user of the paper's images would.
+The login pod's own environment has the PRRTE built by `make prrte-k8sgo` first on
+PATH and as PRTE_PREFIX (kube_pmix/local/podenv.py); `k8sgo_prologue` adds the
+FAQ's line, `export PRTE_MCA_plm_k8sgo_launch_script=/opt/hpc/bin/basic_launcher`,
+and any further `plm_k8sgo_<name>` settings, as a user of the paper's images types them.
 """
 
 from __future__ import annotations
@@ -14,22 +15,20 @@ import time
 from pathlib import Path
 from typing import Mapping
 
+from kube_pmix.local.layout import POD_BASIC_LAUNCHER
+
 LAUNCHER_NAME = "basic_launcher"
 HOSTFILE_GLOB = "/tmp/prte-k8sgo-hosts.*"
 
 
-def k8sgo_prologue(prefix: Path, mca: Mapping[str, str] = {},
-                   env: Mapping[str, str] = {}) -> str:
-    """`export ...; ` for a bash command line: our PRRTE, plm/k8sgo, `plm_k8sgo_<name>` settings."""
+def k8sgo_prologue(mca: Mapping[str, str] = {}, env: Mapping[str, str] = {}) -> str:
+    """`export ...; ` for a bash command line: the FAQ's launch script, `plm_k8sgo_<name>`."""
     settings = {
-        "PRTE_PREFIX": str(prefix),
-        "PATH": f"{prefix}/bin:$PATH",
-        "PRTE_MCA_plm": "k8sgo",
-        "PRTE_MCA_plm_k8sgo_launch_script": f"$(command -v {LAUNCHER_NAME})",
+        "PRTE_MCA_plm_k8sgo_launch_script": POD_BASIC_LAUNCHER,
         **{f"PRTE_MCA_plm_k8sgo_{name}": value for name, value in mca.items()},
         **env,
     }
-    # double quotes: $PATH and $(command -v ...) expand in the pod, spaces stay in one word
+    # double quotes: spaces stay in one word
     return "export " + " ".join(f'{k}="{v}"' for k, v in settings.items()) + "; "
 
 

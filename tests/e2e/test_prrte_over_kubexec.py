@@ -39,7 +39,7 @@ def test_init_finalize_size_10(local_cluster, init_finalize):
 
 
 def test_persistent_dvm_prte_prun_pterm(local_cluster):
-    started = run_job(local_cluster, "unset PRTE_MCA_schizo_proxy; prte --daemonize")
+    started = run_job(local_cluster, "prte --daemonize")
     assert started.returncode == 0, started.stderr
     expected = collections.Counter(local_cluster.compute_pods)
     try:

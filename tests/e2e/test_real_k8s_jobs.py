@@ -19,9 +19,8 @@ from tests.e2e.jobs import run_job, wait_no_prted
 pytestmark = [pytest.mark.k8s, pytest.mark.mpi, pytest.mark.timeout(1800)]
 
 INIT_FINALIZE = "/opt/hpc/examples/bin/init_finalize"
-# The k8sgo-capable PRRTE of the runtime images, and the launch script it calls.
-K8SGO = ("export PRTE_PREFIX=/opt/hpc/local/prrte PATH=/opt/hpc/local/prrte/bin:$PATH "
-         "PRTE_MCA_plm_k8sgo_launch_script=$(command -v basic_launcher); ")
+# The FAQ's line: the PRRTE on PATH in the images is the one with plm/k8sgo.
+K8SGO = "export PRTE_MCA_plm_k8sgo_launch_script=/opt/hpc/bin/basic_launcher; "
 
 
 def twice_each(vcluster) -> collections.Counter:

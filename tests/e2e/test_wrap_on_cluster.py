@@ -130,7 +130,7 @@ def test_prun_injected_into_the_image_reaches_the_outer_dvm(cluster_with_image,
     cluster = cluster_with_image
     wrap_prun = f"{WRAP} -e MPI_IMAGE --prun --dvm-uri /tmp/faq-dvm.uri prun --personality ompi"
     script = (
-        f"export MPI_IMAGE={mpi_image_in_cluster}; unset PRTE_MCA_schizo_proxy; "
+        f"export MPI_IMAGE={mpi_image_in_cluster}; "
         "prte --daemonize --report-uri /tmp/faq-dvm.uri || exit 9; "
         f"{wrap_prun} hostname | sort | uniq -c; "
         f"{wrap_prun} --map-by ppr:2:node -x MPI_IMAGE {WRAP} {EXAMPLE} -r; status=$?; "

@@ -5,9 +5,9 @@ asyncssh. Both run the daemon under `kubexec-guard`, so signals, stdin EOF and
 "the launcher is gone" mean the same thing whichever way it was started.
 """
 
-from launchers.k8sgo.transports.base import Sink, Transport
+from launchers.k8sgo.transports.base import Flow, Sink, Transport
 
-__all__ = ["Sink", "Transport", "load"]
+__all__ = ["Flow", "Sink", "Transport", "load"]
 
 
 def load(name: str) -> type:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Callable, Protocol, Sequence
+from typing import Awaitable, Callable, Optional, Protocol, Sequence
 
 from launchers.exec.transport import RemoteProcess
 
 Sink = Callable[[bytes], None]
+# Awaited before a daemon's output is read again: returns once our own output has
+# room (launchers.k8sgo.output), so a stalled reader of ours slows the daemons down
+# instead of our buffers growing or our event loop blocking.
+Flow = Callable[[], Awaitable[None]]
 
 
 class Transport(Protocol):
@@ -22,7 +26,8 @@ class Transport(Protocol):
     async def prepare(self, hosts: Sequence[str]) -> None: ...
 
     async def start(
-        self, index: int, host: str, argv: Sequence[str], stdout: Sink, stderr: Sink
+        self, index: int, host: str, argv: Sequence[str], stdout: Sink, stderr: Sink,
+        flow: Optional[Flow] = None,
     ) -> RemoteProcess: ...
 
     async def close(self) -> None: ...

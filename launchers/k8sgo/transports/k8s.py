@@ -16,8 +16,9 @@ from launchers.exec.config import ClusterConfig, load_config
 from launchers.exec.errors import ConfigError, HostNotFound, KubeExecError, Unauthorized
 from launchers.exec.transport import ExecSession, RemoteProcess, open_guarded
 from launchers.k8sgo.errors import NoCredentials, UnknownHost, Unreachable
+from launchers.k8sgo.hostfile import split_user
 from launchers.k8sgo.settings import Settings
-from launchers.k8sgo.transports.base import Sink
+from launchers.k8sgo.transports.base import Flow, Sink
 
 
 def _ips(pod: Mapping[str, Any]) -> set[str]:
@@ -51,7 +52,9 @@ def resolve_all(
     out: list[tuple[str, str]] = []
     seen: dict[tuple[str, str], str] = {}
     for host in hosts:
-        target = hostnames.parse_host(host)
+        # a user@ (PRRTE hostfile syntax) means nothing to the exec API: the container's
+        # user runs the command
+        target = hostnames.parse_host(split_user(host)[1])
         ns = target.namespace or default_ns
         names, by_ip = indexes.get(ns, (set(), {}))
         if target.ip:
@@ -85,7 +88,8 @@ class K8sTransport:
 
     async def prepare(self, hosts: Sequence[str]) -> None:
         try:
-            namespaces = {hostnames.parse_host(h).namespace or self.namespace for h in hosts}
+            namespaces = {hostnames.parse_host(split_user(h)[1]).namespace or self.namespace
+                          for h in hosts}
         except HostNotFound as exc:
             raise UnknownHost(str(exc)) from exc
         listings: dict[str, Sequence[Mapping[str, Any]]] = {}
@@ -100,14 +104,17 @@ class K8sTransport:
         self._targets = dict(zip(hosts, resolve_all(hosts, listings, self.namespace)))
 
     async def start(
-        self, index: int, host: str, argv: Sequence[str], stdout: Sink, stderr: Sink
+        self, index: int, host: str, argv: Sequence[str], stdout: Sink, stderr: Sink,
+        flow: Optional[Flow] = None,
     ) -> RemoteProcess:
-        pod, ns = self._targets.get(host) or (hostnames.parse_host(host).pod, self.namespace)
+        pod, ns = (self._targets.get(host)
+                   or (hostnames.parse_host(split_user(host)[1]).pod, self.namespace))
         s = self.settings
         return await open_guarded(
             self.session, pod, argv,
             heartbeat_interval=s.heartbeat_interval, heartbeat_timeout=s.heartbeat_timeout,
             guard=s.guard, namespace=ns, container=s.container, stdout=stdout, stderr=stderr,
+            flow=flow,
         )
 
     async def close(self) -> None:

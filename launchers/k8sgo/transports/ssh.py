@@ -19,19 +19,27 @@ import os
 import shlex
 import socket
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Optional, Sequence, cast
 
-import asyncssh
-from asyncssh.config import SSHClientConfig
+from cryptography.utils import CryptographyDeprecationWarning
+
+with warnings.catch_warnings():
+    # cryptography deprecates DSA, which asyncssh still imports: five lines on every
+    # launch over ssh that are not our users' business
+    warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+    import asyncssh
+    from asyncssh.config import SSHClientConfig
 
 from launchers import guard_protocol as wire
 from launchers.exec import retry
 from launchers.exec.errors import ConnectionFailed, ConnectionLost
 from launchers.exec.transport import GuardedProcess, RemoteProcess
 from launchers.k8sgo.errors import NoCredentials, UnknownHost
+from launchers.k8sgo.hostfile import split_user
 from launchers.k8sgo.settings import DEFAULT_SSH_PORT, Settings
-from launchers.k8sgo.transports.base import Sink
+from launchers.k8sgo.transports.base import Flow, Sink
 
 DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")
 SYSTEM_CONFIG = "/etc/ssh/ssh_config"
@@ -47,9 +55,12 @@ def default_config_paths(home: Optional[str] = None) -> list[str]:
     return [p for p in (SYSTEM_CONFIG, os.path.join(home, ".ssh", "config")) if os.path.isfile(p)]
 
 
-def _reason(exc: BaseException) -> str:
+def _reason(exc: BaseException, timeout: Optional[float] = None) -> str:
     if isinstance(exc, asyncio.TimeoutError):
-        return "timed out"
+        return "timed out" if timeout is None else f"timed out after {timeout:g} s"
+    if isinstance(exc, asyncssh.KeyImportError):
+        # an encrypted key without its passphrase, say: asyncssh raises a ValueError
+        return f"cannot use an ssh key ({exc})"
     if isinstance(exc, asyncssh.HostKeyNotVerifiable):
         return f"host key not verifiable ({exc.reason})"
     if isinstance(exc, asyncssh.PermissionDenied):
@@ -62,16 +73,37 @@ def _reason(exc: BaseException) -> str:
 
 
 class _Session(asyncssh.SSHClientSession):  # type: ignore[type-arg]
-    """Output to the sinks as it arrives; the exit status when the channel closes."""
+    """Output to the sinks as it arrives; the exit status when the channel closes.
 
-    def __init__(self, host: str, stdout: Sink, stderr: Sink) -> None:
+    With a `flow`, reading pauses after each piece of output until the flow says
+    our own output has room again (launchers.k8sgo.output).
+    """
+
+    def __init__(self, host: str, stdout: Sink, stderr: Sink,
+                 flow: Optional[Flow] = None) -> None:
         self.host = host
         self.sinks = (stdout, stderr)
+        self.flow = flow
         self.status: Optional[int] = None
         self.closed: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._chan: Any = None
+        self._paused = False
+
+    def connection_made(self, chan: Any) -> None:
+        self._chan = chan
 
     def data_received(self, data: Any, datatype: Any) -> None:
         self.sinks[1 if datatype == asyncssh.EXTENDED_DATA_STDERR else 0](data)
+        if self.flow is not None and self._chan is not None and not self._paused:
+            self._paused = True
+            self._chan.pause_reading()
+            asyncio.get_running_loop().create_task(self._resume(self.flow))
+
+    async def _resume(self, flow: Flow) -> None:
+        await flow()
+        self._paused = False
+        if not self._chan.is_closing():
+            self._chan.resume_reading()
 
     def exit_status_received(self, status: int) -> None:
         self.status = status
@@ -144,13 +176,15 @@ class SshTransport:
         self._where: dict[str, tuple[str, int]] = {}
 
     def _config(self, host: str) -> SSHClientConfig:
+        user, name = split_user(host)
         return cast(SSHClientConfig, SSHClientConfig.load(
             None, self.config_paths, False, False, False, self.local_user,
-            self.settings.ssh_user or (), host, self.settings.ssh_port or ()))
+            user or self.settings.ssh_user or (), name, self.settings.ssh_port or ()))
 
     def endpoint(self, host: str) -> tuple[str, int]:
         """(address to connect to, port) for a hostfile host, as ssh would pick them."""
         cfg = self._config(host)
+        host = split_user(host)[1]
         port = self.settings.ssh_port or cfg.get("Port") or DEFAULT_SSH_PORT
         return str(cfg.get("Hostname") or host), int(cast(int, port))
 
@@ -184,23 +218,27 @@ class SshTransport:
         await asyncio.gather(*(lookup(h) for h in hosts))
 
     async def _connect(self, host: str, address: str, port: int) -> Any:
-        """An authenticated connection; refused/reset connects are retried (exec.retry's rule)."""
+        """An authenticated connection; refused/reset connects are retried (exec.retry's rule).
+
+        `host` may be `user@host` (hostfile syntax): that user logs in, as with ssh.
+        """
         s = self.settings
+        user, name = split_user(host)
         deadline = time.monotonic() + s.retry_deadline
         attempt = 0
         while True:
             timeout = max(0.01, min(s.connect_timeout, deadline - time.monotonic()))
             try:
                 return await asyncio.wait_for(asyncssh.connect(
-                    address, port, username=s.ssh_user or (), config=self.config_paths,
+                    address, port, username=user or s.ssh_user or (), config=self.config_paths,
                     # known_hosts names the host as the hostfile does, not its address
-                    host_key_alias=host if address != host else None,
+                    host_key_alias=name if address != name else None,
                     keepalive_interval=0), timeout)
-            except (OSError, asyncssh.Error, asyncio.TimeoutError) as exc:
+            except (OSError, asyncssh.Error, asyncio.TimeoutError, ValueError) as exc:
                 # nothing runs before authentication: a refused or reset connect is safe again
                 transient = isinstance(exc, (ConnectionRefusedError, ConnectionResetError))
-                error = ConnectionFailed(f"ssh to {address}:{port}: {_reason(exc)}", host,
-                                         transient=transient)
+                error = ConnectionFailed(f"ssh to {address}:{port}: {_reason(exc, timeout)}",
+                                         host, transient=transient)
                 delay = retry.next_delay(error, attempt, deadline - time.monotonic())
                 if delay is None:
                     raise error from exc
@@ -208,7 +246,8 @@ class SshTransport:
             attempt += 1
 
     async def start(
-        self, index: int, host: str, argv: Sequence[str], stdout: Sink, stderr: Sink
+        self, index: int, host: str, argv: Sequence[str], stdout: Sink, stderr: Sink,
+        flow: Optional[Flow] = None,
     ) -> RemoteProcess:
         s = self.settings
         address, port = self._where.get(host) or self.endpoint(host)
@@ -216,11 +255,13 @@ class SshTransport:
         conn = await self._connect(host, address, port)
         try:
             chan, session = await asyncio.wait_for(conn.create_session(
-                lambda: _Session(host, stdout, stderr), command, encoding=None),
+                lambda: _Session(host, stdout, stderr, flow), command, encoding=None),
                 s.connect_timeout)
         except (OSError, asyncssh.Error, asyncio.TimeoutError) as exc:
             conn.abort()
-            raise ConnectionFailed(f"ssh to {address}:{port}: {_reason(exc)}", host) from exc
+            raise ConnectionFailed(
+                f"ssh to {address}:{port}: {_reason(exc, s.connect_timeout)} opening the session",
+                host) from exc
         except BaseException:
             conn.abort()
             raise

@@ -38,6 +38,7 @@ def test_waitfor_answers_help(podman_user, built_images: BuiltImages) -> None:
 
 
 PREFIX = "/opt/hpc/local/kube-pmix/bin"
+PRRTE = "/opt/hpc/local/prrte/bin"  # one PRRTE: the one with plm/k8sgo, at the seed's path
 # (command, what its output must hold): each runs on its own, its status checked,
 # stdout and stderr together, nothing piped (a pipe hides the status of all but its last)
 TOOLS = [
@@ -49,14 +50,19 @@ TOOLS = [
     ("kubexec-guard --help", r"^usage: kubexec-guard "),
     ("k8sgo-launcher --help", r"^Usage: k8sgo-launcher "),
     ("basic_launcher --help", r"^Usage: (basic_launcher|k8sgo-launcher) "),
-    ("prte_info", r"^ +PRTE: 3\.0\.\d+$"),
+    ("/opt/hpc/bin/basic_launcher --help", r"^Usage: (basic_launcher|k8sgo-launcher) "),
+    # ours, 3.0.x (its prte_info runs its build date on: "3.0.82026-12-06")
+    ("prte_info", r"^ +PRTE: 3\.0\.\d"),
     ("ompi_info --version", r"^Open MPI v5\."),
     ("prterun --version", r"^prterun \(PRRTE\) 3\.0\.\d+"),
     ("prted --version", r"^prted \(PRRTE\) 3\.0\.\d+"),
     ("ssh -V", r"^OpenSSH_"),
     ("/usr/sbin/sshd -V", r"^OpenSSH_"),
+    ("echo PRTE_PREFIX=$PRTE_PREFIX", r"^PRTE_PREFIX=/opt/hpc/local/prrte$"),
     *((f"command -v {tool}", rf"^{PREFIX}/{tool}$")
-      for tool in ("prterun", "prted", "kubexec", "k8sgo-launcher", "basic_launcher")),
+      for tool in ("kubexec", "k8sgo-launcher", "basic_launcher")),
+    *((f"command -v {tool}", rf"^{PRRTE}/{tool}$")
+      for tool in ("prterun", "prted", "prun", "pterm")),
 ]
 
 
@@ -101,13 +107,17 @@ def test_the_example_runs_as_a_singleton(podman_user, built_images: BuiltImages,
     assert re.search(r"^\s*0\) Size: 1 \(Running\)$", out, re.M), out
 
 
-@pytest.mark.parametrize("name", ["pmix-base", "runtime"])
+@pytest.mark.parametrize("name, prterun", [
+    ("pmix-base", "/opt/hpc/local/kube-pmix/bin/prterun"),  # no other PRRTE there
+    ("runtime", "/opt/hpc/local/prrte/bin/prterun"),
+])
 def test_a_login_shell_keeps_the_tools_on_path(podman_user, built_images: BuiltImages,
-                                               name) -> None:
+                                               name, prterun) -> None:
     proc = podman_user.run(["podman", "run", "--rm", "--network", "none",
-                            built_images.ref(name), "bash", "-lc", "command -v prterun"],
-                           timeout=120)
-    assert proc.stdout.strip() == "/opt/hpc/local/kube-pmix/bin/prterun", proc.stderr
+                            built_images.ref(name), "bash", "-lc",
+                            "command -v prterun kubexec"], timeout=120)
+    assert proc.stdout.split() == [prterun, "/opt/hpc/local/kube-pmix/bin/kubexec"], \
+        proc.stderr
 
 
 def test_podman_in_the_podman_runtime(podman_user, built_images: BuiltImages) -> None:

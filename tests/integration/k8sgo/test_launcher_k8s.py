@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -11,8 +12,10 @@ from typing import Any
 import pytest
 
 from tests.fixtures.k8sgo import (
+    LAUNCHER,
     STANDIN,
     expected_line,
+    launcher_env,
     read_up_lines,
     run_launcher,
     start_launcher,
@@ -179,3 +182,79 @@ def test_a_tenth_of_exec_requests_answered_429_are_retried(cluster_factory: Any,
                            env={"K8SGO_RETRY_DEADLINE": "0.9", "K8SGO_CONCURRENCY": "1"})
     assert refused.returncode == 1
     assert "not started" in refused.stderr and "429" in refused.stderr, refused.stderr
+
+
+def test_a_stalled_reader_of_our_output_does_not_stop_the_heartbeats(
+        k8sgo_cluster: Any, tmp_path: Path) -> None:
+    """Our stdout is a pipe nobody reads for longer than the guards' heartbeat timeout
+    (3 s here) while each daemon prints 3 MB (prterun piped into a pager, or
+    --debug-daemons), then runs on past that timeout: the daemons live, and every byte
+    arrives once it is read."""
+    pods = k8sgo_cluster.compute_pods[:2]
+    hostfile = write_hostfile(tmp_path, pods)
+    size = 3_000_000
+    script = (f"head -c {size} /dev/zero | tr '\\0' x; echo; sleep 6; "
+              "echo done-$PRTE_ESS_K8SGO_ID")
+    proc = subprocess.Popen([LAUNCHER, "-q", "-f", hostfile, "--", "sh", "-c", script],
+                            env=launcher_env(k8sgo_cluster), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:
+        time.sleep(8)  # the pipe is full within milliseconds; nobody reads it meanwhile
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0, err.decode()
+    assert out.count(b"x") == 2 * size
+    assert sorted(line for line in out.split(b"\n") if line.startswith(b"done-")) == [
+        b"done-0", b"done-1"]
+
+
+def start_with_lifeline(cluster: Any, hostfile: str, argv: list[str]
+                        ) -> tuple[subprocess.Popen[str], int]:
+    """The launcher as plm/k8sgo starts it: a lifeline pipe whose write end we hold."""
+    read_end, write_end = os.pipe()
+    env = launcher_env(cluster, {"K8SGO_LIFELINE_FD": str(read_end)})
+    proc = subprocess.Popen([LAUNCHER, "-f", hostfile, "--", *argv], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            pass_fds=(read_end,))
+    os.close(read_end)
+    return proc, write_end
+
+
+def test_with_a_lifeline_a_daemon_exiting_0_early_fails_the_launch(k8sgo_cluster: Any,
+                                                                  tmp_path: Path) -> None:
+    """prterun would wait forever for that daemon's callback: the launcher must end."""
+    pods = k8sgo_cluster.compute_pods[:4]
+    hostfile = write_hostfile(tmp_path, pods)
+    proc, lifeline = start_with_lifeline(k8sgo_cluster, hostfile, [STANDIN, "exit:2:0"])
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        os.close(lifeline)
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 1, err
+    assert f"{pods[2]}: exited with status 0 while the launch still needed it" in err
+    assert not wait_nothing_left(k8sgo_cluster, pods, LEFTOVER_WAIT)
+
+
+def test_the_lifelines_end_lets_daemons_exit_then_ends_the_rest(k8sgo_cluster: Any,
+                                                               tmp_path: Path) -> None:
+    """EOF on the lifeline (prterun ended the daemons, or died): exits are expected, and
+    what still runs a few seconds later is ended; nothing is left."""
+    pods = k8sgo_cluster.compute_pods[:4]
+    hostfile = write_hostfile(tmp_path, pods)
+    proc, lifeline = start_with_lifeline(k8sgo_cluster, hostfile, [STANDIN])
+    try:
+        assert proc.stdout is not None
+        assert len([proc.stdout.readline() for _ in pods]) == len(pods)
+        os.close(lifeline)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    # the stand-ins never exit by themselves: ended once the wait after the EOF was over
+    assert proc.returncode == 1, err
+    assert "ended 4 daemons still running" in err
+    assert not wait_nothing_left(k8sgo_cluster, pods, LEFTOVER_WAIT)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import pwd
+import re
 import shlex
+import subprocess
 import time
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional, Sequence
@@ -125,3 +129,42 @@ def test_cut_ssh_connection_reports_its_host_and_leaves_nothing(
     assert f"k8sgo-launcher: {pods[2]}: ssh session broke" in err, err
     assert not wait_nothing_left(k8sgo_cluster, pods, LEFTOVER_WAIT)
 
+
+
+@pytest.mark.parametrize("kind, says", [
+    # asyncssh (2.24) skips an encrypted IdentityFile without its passphrase: no key left
+    ("encrypted", "permission denied (no accepted key)"),
+    # a key it cannot import at all raises its KeyImportError, a ValueError, no ssh error
+    ("unreadable", "cannot use an ssh key ("),
+])
+def test_a_hosts_unusable_key_fails_that_host_and_ends_the_rest(
+        k8sgo_cluster: Any, sshd: PodSshd, shared_dir: Path, kind: str, says: str) -> None:
+    """The last host's only IdentityFile cannot be used. That host fails at once, one
+    line, and the daemons already up on the others are ended: nothing waits, nothing
+    is left."""
+    pods = k8sgo_cluster.compute_pods[:4]
+    hostfile = write_hostfile(shared_dir, pods)
+    key = shared_dir / f"{kind}_ed25519"
+    if kind == "encrypted":
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "a passphrase", "-C", "test",
+                        "-f", str(key)], check=True)
+    else:
+        key.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\ntruncated\n")
+    user = pwd.getpwnam("mpiuser")
+    os.chown(key, user.pw_uid, user.pw_gid)
+    key.chmod(0o600)
+    general = sshd.client_config.read_text()
+    own = re.sub(r"(?m)^(\s*IdentityFile\s+).*$", lambda m: f"{m.group(1)}{key}",
+                 general.replace("Host hpc-cn-*", f"Host {pods[3]}"))
+    config = shared_dir / "ssh_config"
+    config.write_text(own + "\n" + general.replace("Host hpc-cn-*", f"Host hpc-cn-* !{pods[3]}"))
+    config.chmod(0o644)
+    done = k8sgo_cluster.pod_exec(k8sgo_cluster.login_pod, ssh_launcher(
+        k8sgo_cluster, sshd, hostfile, [STANDIN], {"K8SGO_SSH_CONFIG": str(config)}),
+        timeout=90)
+    assert done.returncode == 1, done.stderr
+    failed = [line for line in done.stderr.splitlines() if "not started" in line]
+    assert len(failed) == 1, done.stderr
+    assert failed[0].startswith(f"k8sgo-launcher: {pods[3]}: not started: ssh to {pods[3]}:2222: "
+                                f"{says}"), done.stderr
+    assert not wait_nothing_left(k8sgo_cluster, pods, LEFTOVER_WAIT)

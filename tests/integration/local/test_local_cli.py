@@ -106,8 +106,10 @@ def test_login_without_pod_or_command_is_a_login_shell_with_the_tools(local_clus
     assert result.returncode == 0, result.stderr
     host, prterun, kubexec, login = result.stdout.split()
     venv_bin = f"{local_cluster.venv}/bin"
+    # one PRRTE: the one with plm/k8sgo
     assert (host, prterun, kubexec, login) == (
-        local_cluster.login_pod, f"{venv_bin}/prterun", f"{venv_bin}/kubexec", "login")
+        local_cluster.login_pod, f"{local_cluster.config.prrte}/bin/prterun",
+        f"{venv_bin}/kubexec", "login")
 
 
 def test_a_login_shell_in_a_compute_pod_keeps_the_pod_environment(local_cluster):
@@ -115,4 +117,4 @@ def test_a_login_shell_in_a_compute_pod_keeps_the_pod_environment(local_cluster)
     done = local_cluster.pod_exec(pod, ["bash", "-lc", "command -v prterun; "
                                         "echo $PRTE_MCA_plm_ssh_agent"])
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == [f"{local_cluster.venv}/bin/prterun", "kubexec"]
+    assert done.stdout.split() == [f"{local_cluster.config.prrte}/bin/prterun", "kubexec"]

@@ -6,7 +6,6 @@ import json
 import os
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -82,7 +81,8 @@ def test_exec_runs_as_pod_user_in_pod_environment(local_cluster, kubectl):
     user, host, cwd, agent, prterun = result.stdout.split()
     assert (user, host, agent) == ("mpiuser", pod, "kubexec")
     assert cwd == os.path.expanduser("~mpiuser")
-    assert prterun == str(Path(local_cluster.venv) / "bin" / "prterun")
+    # one PRRTE: the one with plm/k8sgo
+    assert prterun == f"{local_cluster.config.prrte}/bin/prterun"
 
 
 def test_exec_with_container_names(local_cluster, kubectl):

@@ -100,10 +100,18 @@ def test_failure_lines_and_exit_status() -> None:
         Outcome(3, "d", error=ConnectionLost("refused", "d")),
         Outcome(4, "e", status=143, started=True, ended_by_us=True),
         Outcome(5, "f", status=137, started=True),
+        # prted's own failure (exit(-43)): a status above 128 that no signal gives
+        Outcome(6, "g", status=213, started=True),
+        Outcome(7, "h", status=0, started=True, premature=True),
+        Outcome(8, "i", error=ConnectionLost("no answer from API server s: timed out after 20 s",
+                                             "i")),
     ]
     assert cli.failure_lines(outcomes) == [
         "b: exit status 3", "c: exec session broke: reset", "d: not started: refused",
-        "f: exit status 137 (signal 9?)"]
+        "f: exit status 137 (SIGKILL?)", "g: exit status 213",
+        "h: exited with status 0 while the launch still needed it",
+        "i: not started: no answer from API server s: timed out after 20 s (each step's bound: "
+        "--connect-timeout, K8SGO_CONNECT_TIMEOUT)"]
     assert cli.exit_status(outcomes, None) == 1
     assert cli.exit_status(outcomes, 15) == 143
     assert cli.exit_status(outcomes[:1], None) == 0

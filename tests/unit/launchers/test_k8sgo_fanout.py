@@ -34,6 +34,8 @@ class FakeProc:
         self.ended: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         if behaviour.startswith("exit:"):
             asyncio.get_running_loop().call_later(0.01, self._finish, int(behaviour[5:]))
+        if behaviour.startswith("late:"):  # exits on its own, a moment later
+            asyncio.get_running_loop().call_later(0.1, self._finish, int(behaviour[5:]))
 
     def _finish(self, status: int) -> None:
         if not self.ended.done():
@@ -80,7 +82,8 @@ class FakeTransport:
 
     async def prepare(self, hosts: Sequence[str]) -> None: ...
 
-    async def start(self, index: int, host: str, argv: Sequence[str], stdout, stderr) -> FakeProc:
+    async def start(self, index: int, host: str, argv: Sequence[str], stdout, stderr,
+                    flow=None) -> FakeProc:
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
@@ -90,6 +93,8 @@ class FakeTransport:
         behaviour = self.behaviours.get(host, "hang")
         if behaviour == "fail":
             raise ConnectionFailed("refused", host)
+        if behaviour == "crash":  # what no transport foresaw: asyncssh's KeyImportError, say
+            raise ValueError("passphrase must be specified to import encrypted private keys")
         self.argvs[host] = list(argv)
         stdout(f"up {host}\n".encode())
         proc = FakeProc(host, behaviour)
@@ -104,15 +109,18 @@ class FakeTransport:
 
 def run(transport: FakeTransport, hosts: list[str], *, concurrency: int = 64,
         grace: float = 0.05, keep_going: bool = False,
-        stop_after: Optional[float] = None) -> tuple[list[Outcome], Fanout, bytes]:
+        stop_after: Optional[float] = None, supervised: bool = False,
+        caller_ends_after: Optional[float] = None) -> tuple[list[Outcome], Fanout, bytes]:
     out = bytearray()
 
     async def main() -> tuple[list[Outcome], Fanout]:
         engine = Fanout(transport, hosts, ["prted", "a b"], concurrency=concurrency,
                         stdout=out.extend, stderr=out.extend, grace=grace,
-                        keep_going=keep_going)
+                        keep_going=keep_going, supervised=supervised)
         if stop_after is not None:
             asyncio.get_running_loop().call_later(stop_after, engine.stop, signal.SIGTERM)
+        if caller_ends_after is not None:
+            asyncio.get_running_loop().call_later(caller_ends_after, engine.caller_ending)
         return await asyncio.wait_for(engine.run(), 10), engine
 
     outcomes, engine = asyncio.run(main())
@@ -180,3 +188,61 @@ def test_a_signal_ends_all_and_a_deaf_daemon_gets_kill_then_abort() -> None:
     assert deaf.signals == [signal.SIGTERM]
     assert wire.encode(wire.KILL) in deaf.inner.records
     assert deaf.aborted
+
+
+def test_an_unforeseen_setup_exception_is_that_hosts_failure_and_ends_the_others() -> None:
+    transport = FakeTransport({"h2": "crash"})
+    outcomes, _, _ = run(transport, HOSTS[:4])
+    assert [o.host for o in outcomes if o.failed] == ["h2"]
+    assert "ValueError: passphrase must be specified" in outcomes[2].error.reason
+    assert all(o.ended_by_us for o in outcomes if o.host != "h2")
+
+
+def test_supervised_a_daemon_exiting_0_alone_is_a_failure(monkeypatch) -> None:
+    from launchers.k8sgo import fanout
+
+    monkeypatch.setattr(fanout, "END_WAIT", 0.2)
+    transport = FakeTransport({"h1": "exit:0"})
+    outcomes, _, _ = run(transport, HOSTS[:4], supervised=True)
+    assert [(o.host, o.premature) for o in outcomes if o.failed] == [("h1", True)]
+    assert all(o.ended_by_us for o in outcomes if o.host != "h1")
+
+
+def test_supervised_every_daemon_exiting_0_is_an_orderly_end(monkeypatch) -> None:
+    """PRRTE's halt (pterm) reaches every daemon at once, before the caller's EOF."""
+    from launchers.k8sgo import fanout
+
+    monkeypatch.setattr(fanout, "END_WAIT", 0.5)
+    transport = FakeTransport({"h0": "exit:0", "h1": "late:0", "h2": "late:0"})
+    outcomes, _, _ = run(transport, ["h0", "h1", "h2"], supervised=True)
+    assert [(o.status, o.failed) for o in outcomes] == [(0, False)] * 3
+
+
+def test_unsupervised_a_daemon_exiting_0_is_fine() -> None:
+    transport = FakeTransport({"h1": "exit:0", "h2": "exit:0"})
+    outcomes, _, _ = run(transport, ["h1", "h2"])
+    assert not any(o.failed for o in outcomes)
+
+
+def test_after_the_callers_end_exits_are_expected_and_stragglers_ended(monkeypatch) -> None:
+    from launchers.k8sgo import fanout
+
+    monkeypatch.setattr(fanout, "END_WAIT", 0.2)
+    transport = FakeTransport({"h0": "late:0", "h1": "late:0", "h2": "hang"})
+    # all three run; the caller ends the launch; h0 and h1 then exit 0 by themselves
+    outcomes, engine, _ = run(transport, ["h0", "h1", "h2"], supervised=True,
+                              caller_ends_after=0.05)
+    assert engine.caller_ended
+    assert [(o.host, o.status, o.failed) for o in outcomes[:2]] == [("h0", 0, False),
+                                                                    ("h1", 0, False)]
+    assert outcomes[2].ended_by_us and not outcomes[2].failed  # still running after END_WAIT
+    assert transport.procs["h2"].signals == [signal.SIGTERM]
+    assert transport.procs["h0"].signals == []
+
+
+def test_after_the_callers_end_nothing_more_is_started() -> None:
+    transport = FakeTransport({}, setup_delay=0.05)
+    outcomes, _, _ = run(transport, HOSTS, concurrency=1, supervised=True,
+                         caller_ends_after=0.01)
+    assert len(transport.procs) <= 1
+    assert all(o.ended_by_us for o in outcomes)

@@ -41,3 +41,9 @@ def test_missing_unreadable_and_binary_files(tmp_path: Path) -> None:
     good = tmp_path / "hf"
     good.write_text("a\nb\n")
     assert read_hostfile(str(good)) == ["a", "b"]
+
+
+def test_a_user_is_kept_and_is_not_part_of_the_host() -> None:
+    assert parse_hostfile("mpiuser@hpc-cn-0\nhpc-cn-1\n") == ["mpiuser@hpc-cn-0", "hpc-cn-1"]
+    with pytest.raises(HostfileError, match="duplicate host"):
+        parse_hostfile("mpiuser@hpc-cn-0\nhpc-cn-0\n")

@@ -66,3 +66,19 @@ def test_ssh_endpoint_follows_the_client_config_then_2222(tmp_path) -> None:
     assert ssh.endpoint("alias") == ("10.0.0.9", 2222)  # no Port anywhere: the images' sshd
     flagged = SshTransport(Settings(transport="ssh", ssh_port=22, ssh_config=(str(config),)))
     assert flagged.endpoint("hpc-cn-0") == ("hpc-cn-0", 22)
+
+
+def test_a_hostfile_user_logs_in_over_ssh_and_names_no_other_pod(tmp_path) -> None:
+    """`user@host` (PRRTE's hostfile syntax): that user, the host's own config otherwise."""
+    from launchers.k8sgo.settings import Settings
+    from launchers.k8sgo.transports.ssh import SshTransport
+
+    config = tmp_path / "ssh_config"
+    config.write_text("Host hpc-cn-*\n    Port 2200\n    User nobody\n")
+    ssh = SshTransport(Settings(transport="ssh", ssh_config=(str(config),)))
+    assert ssh.endpoint("mpiuser@hpc-cn-3") == ("hpc-cn-3", 2200)
+    assert ssh._config("mpiuser@hpc-cn-3").get("User") == "mpiuser"
+    assert ssh._config("hpc-cn-3").get("User") == "nobody"
+    # the exec API has no user to choose: the pod is the host's
+    assert resolve_all(["mpiuser@hpc-cn-0"], {"ns": [pod("hpc-cn-0", "10.0.0.1")]}, "ns") == [
+        ("hpc-cn-0", "ns")]

@@ -171,3 +171,22 @@ def test_upgrade_refused_with_429_is_retried_then_gives_up_at_the_deadline(serve
             asyncio.run(collect(session_for(servers[0], retry_deadline=0.5), "pod-a", ["true"]))
     finally:
         stubs[0].refuse_first = 0
+
+
+def test_a_server_that_never_answers_fails_saying_how_long_was_waited(servers, tmp_path):
+    """Under load a bound is met; the failure names it (a bare "timed out" did not)."""
+    import socket
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts (the kernel does), never answers
+    try:
+        port = servers[0].read_text().split("127.0.0.1:")[1].split('"')[0]
+        config = tmp_path / "silent"
+        config.write_text(servers[0].read_text().replace(
+            f":{port}", f":{silent.getsockname()[1]}"))
+        session = ExecSession(load_config(str(config), env={}), connect_timeout=0.3)
+        with pytest.raises(ConnectionFailed, match=r"timed out after 0\.3 s"):
+            asyncio.run(collect(session, "pod-a", ["true"]))
+    finally:
+        silent.close()

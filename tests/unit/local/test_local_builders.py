@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from kube_pmix.local import netns
 from kube_pmix.local.config import ClusterConfig, pick_subnet_index
 from kube_pmix.local.hostsfile import ordinal_key, render_hostfile, render_hosts
 from kube_pmix.local.kubeconfig import build_kubeconfig
-from kube_pmix.local.podenv import pod_environment
+from kube_pmix.local.podenv import login_profile, pod_environment
 from kube_pmix.local.tls import make_tls
 from kube_pmix.local.users import unreachable_parent
 
@@ -68,15 +69,29 @@ def test_hostfile_in_ordinal_order():
 
 
 def test_pod_environment():
-    env = pod_environment(config(), "hpc-cn-1", {"EXTRA": "x"})
-    assert env["PATH"].startswith("/v/bin:")
-    assert env["PRTE_PREFIX"] == "/v"
+    env = pod_environment(config(prrte="/b/prrte"), "hpc-cn-1", {"EXTRA": "x"})
+    # one PRRTE: the one with plm/k8sgo, then the venv's tools
+    assert env["PATH"].startswith("/b/prrte/bin:/v/bin:")
+    assert env["PRTE_PREFIX"] == "/b/prrte"
     assert env["PRTE_MCA_plm_ssh_agent"] == "kubexec"
     assert env["PRTE_MCA_prte_default_hostfile"] == "/opt/hpc/etc/hostfile"
     assert (env["KUBERNETES_SERVICE_HOST"], env["KUBERNETES_SERVICE_PORT"]) == ("10.244.8.1", "443")
     assert (env["HOSTNAME"], env["HOME"], env["USER"], env["EXTRA"]) == (
         "hpc-cn-1", "/home/u", "u", "x")
     assert "TERM" not in env
+
+
+def test_pod_environment_without_a_k8sgo_prrte_names_the_wheel_s():
+    env = pod_environment(config(), "hpc-cn-1")
+    assert env["PATH"].startswith("/v/bin:") and env["PRTE_PREFIX"] == "/v"
+
+
+def test_login_profile_puts_the_bins_back_in_order():
+    text = login_profile("PATH=/usr/bin\n", ["/opt/hpc/local/prrte/bin", "/v/bin"])
+    assert text.startswith("PATH=/usr/bin\n")
+    path = subprocess.run(["sh", "-c", text + 'echo "$PATH"'], capture_output=True, text=True,
+                          env={"PATH": "/bin"}).stdout.strip()
+    assert path == "/opt/hpc/local/prrte/bin:/v/bin:/usr/bin"
 
 
 def test_subnet_index_is_stable_and_skips_taken():

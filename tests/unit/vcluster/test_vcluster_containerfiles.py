@@ -103,7 +103,7 @@ def test_paths_named_by_the_manifests_exist_in_their_images(
                     if value.startswith("/opt/hpc/etc/"):
                         assert any(m["mountPath"] == paths.HPC_ETC for m in c["volumeMounts"])
                     elif value.startswith("/opt/hpc/"):
-                        assert value.startswith(paths.PREFIX), value
+                        assert value.startswith((paths.PREFIX, paths.PRRTE)), value
     # The image side of those paths:
     assert f"COPY --chmod=0755 images/runtime/kube-pmix-node {paths.NODE_SCRIPT}" in _text(
         "runtime")
@@ -111,6 +111,10 @@ def test_paths_named_by_the_manifests_exist_in_their_images(
     assert f"PRTE_PREFIX={paths.PREFIX}" in _text("pmix-base")
     assert "mkdir -p /opt/hpc/etc" in _text("pmix-base")
     assert "/opt/hpc/local/bin/wrap-container.sh" in runtime_chain
+    # one PRRTE: the one with plm/k8sgo first on PATH and as PRTE_PREFIX; the FAQ's launcher
+    assert (f"ENV PATH={paths.PRRTE}/bin:{paths.PREFIX}/bin:" in _text("runtime")
+            and f"PRTE_PREFIX={paths.PRRTE}" in _text("runtime"))
+    assert f"{paths.PREFIX}/bin/basic_launcher {paths.BASIC_LAUNCHER}" in _text("runtime")
     assert paths.EXAMPLE_BIN in _text("mpi")
     # kubexec is a console script of our package, installed into PREFIX/bin.
     pyproject = (paths.repo_root() / "pyproject.toml").read_text()

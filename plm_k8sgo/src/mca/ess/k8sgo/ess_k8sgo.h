@@ -19,6 +19,13 @@ BEGIN_C_DECLS
 PRTE_MODULE_EXPORT extern prte_ess_base_component_t prte_mca_ess_k8sgo_component;
 extern prte_ess_base_module_t prte_ess_k8sgo_module;
 
+/* in prterun/prte: one line if plm/k8sgo's script is set but the plm list
+ * leaves plm/k8sgo out (ess_k8sgo_notice.c) */
+void prte_ess_k8sgo_notice_unused_script(void);
+/* How a selection list ("k8sgo", "env,k8sgo", "^ssh,k8sgo") names k8sgo: 1 asked
+ * for, -1 excluded, 0 not named */
+int prte_ess_k8sgo_selection(const char *sel);
+
 END_C_DECLS
 
 #endif /* PRTE_ESS_K8SGO_H */

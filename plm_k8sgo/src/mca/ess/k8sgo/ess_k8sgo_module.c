@@ -83,9 +83,12 @@ static int set_name(void)
         return PRTE_ERR_SILENT;
     }
     /* num is the size of the DVM, HNP included; unknown (-1) lets the
-     * check fall to the HNP, which refuses names it never handed out */
+     * check fall to the HNP, which refuses names it never handed out. The
+     * last test is in pmix_rank_t's own (unsigned) terms: a long may be 32
+     * bits, and PMIX_RANK_VALID does not fit in one. */
     if (id > LONG_MAX - base || base + id < 1
-        || (0 < num && base + id >= num) || base + id >= (long) PMIX_RANK_VALID) {
+        || (0 < num && base + id >= num)
+        || (unsigned long) (base + id) >= (unsigned long) PMIX_RANK_VALID) {
         pmix_show_help("help-ess-k8sgo.txt", "id-out-of-range", true, host(),
                        PRTE_ESS_K8SGO_ID_ENV, id_text, base, num);
         return PRTE_ERR_SILENT;

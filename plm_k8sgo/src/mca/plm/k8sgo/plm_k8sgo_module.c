@@ -2,15 +2,17 @@
  * SPDX-License-Identifier: BSD-3-Clause-Open-MPI
  *
  * plm/k8sgo module. For each launch that needs new daemons:
- *   1. write the hosts, in daemon vpid order, to a private temp file;
- *   2. build the prted command line with PRRTE's base helpers (ess k8sgo,
+ *   1. find exactly the daemons no launcher of ours has started, and check
+ *      each (PRRTE 3.0's own count is not reset when a DVM grows);
+ *   2. write their hosts, in vpid order, to an unlinked private file;
+ *   3. build the prted command line with PRRTE's base helpers (ess k8sgo,
  *      and the first new vpid in the ess_base_vpid slot);
- *   3. fork/exec SCRIPT [-q] [ARGS] -f HOSTFILE -- PRTED ARGV... and watch it.
+ *   4. fork/exec SCRIPT [-q] [ARGS] -f /dev/fd/3 -- PRTED ARGV... and watch it.
  * The launcher stays up while its daemons run. If it ends before PRRTE
  * ordered the daemons down, whatever its status, the launch has failed: we
  * say which hosts had not called back and fail the daemon job, so the run
- * ends instead of waiting for daemons that will never come. On teardown the
- * launcher is signalled, and its hostfile is removed.
+ * ends instead of waiting for daemons that will never come. Once the
+ * daemons have reported, each is checked to run on its own line's host.
  */
 
 #include "prte_config.h"
@@ -18,23 +20,17 @@
 #include "types.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/types.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "src/mca/errmgr/errmgr.h"
-#include "src/mca/prteinstalldirs/prteinstalldirs.h"
 #include "src/mca/rmaps/base/base.h"
 #include "src/mca/state/state.h"
 #include "src/runtime/prte_globals.h"
-#include "src/runtime/prte_wait.h"
+#include "src/runtime/prte_quit.h"
+#include "src/util/attr.h"
 #include "src/util/name_fns.h"
 #include "src/util/pmix_argv.h"
 #include "src/util/pmix_environ.h"
@@ -64,25 +60,12 @@ prte_plm_base_module_t prte_plm_k8sgo_module = {
     .finalize = k8sgo_finalize,
 };
 
-/* One launcher process: the daemons [first, first + count) are its own. */
-typedef struct {
-    pid_t pid; /* 0 once it has been reaped */
-    char *hostfile;
-    pmix_rank_t first;
-    pmix_rank_t count;
-} k8sgo_launch_t;
-
-static k8sgo_launch_t *launches = NULL;
-static int num_launches = 0;
-/* exit status of the first launcher that failed while PRRTE was aborting */
-static int launch_failure = 0;
-
-/* how long teardown waits for a launcher to end by itself (its daemons were
- * told to exit), then after SIGTERM (it ends its daemons), before SIGKILL */
-#define K8SGO_ORDERLY_EXIT_MS   3000
-#define K8SGO_TEARDOWN_GRACE_MS 10000
+/* The first daemon vpid no launcher of ours has started (0 is the HNP). */
+static pmix_rank_t next_vpid = 1;
 
 static void launch_daemons(int fd, short args, void *cbdata);
+static void daemons_reported(int fd, short args, void *cbdata);
+static void daemons_terminated(int fd, short args, void *cbdata);
 
 static int k8sgo_init(void)
 {
@@ -99,6 +82,19 @@ static int k8sgo_init(void)
     if (PRTE_SUCCESS != (rc = prte_state.add_job_state(PRTE_JOB_STATE_LAUNCH_DAEMONS,
                                                         launch_daemons))) {
         PRTE_ERROR_LOG(rc);
+        return rc;
+    }
+    /* the state machine was set up before us: check where the daemons
+     * landed, then carry on as PRRTE does */
+    if (PRTE_SUCCESS != (rc = prte_state.set_job_state_callback(PRTE_JOB_STATE_DAEMONS_REPORTED,
+                                                                 daemons_reported))) {
+        PRTE_ERROR_LOG(rc);
+        return rc;
+    }
+    /* and see the run's end before PRRTE quits */
+    if (PRTE_SUCCESS != (rc = prte_state.set_job_state_callback(PRTE_JOB_STATE_DAEMONS_TERMINATED,
+                                                                 daemons_terminated))) {
+        PRTE_ERROR_LOG(rc);
     }
     return rc;
 }
@@ -113,17 +109,78 @@ static int k8sgo_spawn(prte_job_t *jdata)
     return PRTE_SUCCESS;
 }
 
-/* ---- the hostfile ------------------------------------------------------ */
+/* ---- which daemons to start ---------------------------------------------- */
 
-/* Write the hosts of daemons [first, first + count) in vpid order, so line i
- * is the host of daemon first + i. Returns the file's path, or NULL. */
-static char *write_hostfile(prte_job_t *daemons, pmix_rank_t first, pmix_rank_t count)
+/* Daemons [first, end) must be new, each with a host of its own. Shows the
+ * help text and returns false on the first that is not. */
+static bool new_daemons_ok(prte_job_t *daemons, pmix_rank_t first, pmix_rank_t end,
+                           int prrte_count)
+{
+    const char *why = NULL;
+    pmix_rank_t v, bad = first;
+
+    for (v = first; v < end && NULL == why; v++) {
+        prte_proc_t *d = (prte_proc_t *) pmix_pointer_array_get_item(daemons->procs, v);
+        bad = v;
+        if (NULL == d) {
+            why = "has no daemon object";
+        } else if (NULL == d->node || NULL == d->node->name) {
+            why = "has no host";
+        } else if (d->node->daemon != d) {
+            why = "is not the daemon its host names";
+        } else if (PRTE_FLAG_TEST(d, PRTE_PROC_FLAG_ALIVE) || d->state >= PRTE_PROC_STATE_RUNNING
+                   || PRTE_FLAG_TEST(d->node, PRTE_NODE_FLAG_DAEMON_LAUNCHED)) {
+            why = "is already running";
+        }
+    }
+    /* PRRTE counts at least the daemons it just added (more only when its
+     * count was not reset, as on the grow path); fewer means one of us is wrong */
+    if (NULL == why && prrte_count < (int) (end - first)) {
+        bad = first;
+        why = "is not one PRRTE asked for";
+    }
+    if (NULL == why) {
+        return true;
+    }
+    pmix_show_help("help-plm-k8sgo.txt", "daemon-accounting", true, (unsigned long) bad, why,
+                   (int) (end - first), (unsigned long) first, prrte_count);
+    return false;
+}
+
+/* Hostfile line i's host: the node's name (PRRTE keeps a user@ apart). */
+static char **host_lines(prte_job_t *daemons, pmix_rank_t first, pmix_rank_t end,
+                         char ***users)
+{
+    char **hosts = NULL, *user;
+    pmix_rank_t v;
+
+    *users = NULL;
+    for (v = first; v < end; v++) {
+        prte_proc_t *d = (prte_proc_t *) pmix_pointer_array_get_item(daemons->procs, v);
+        PMIX_ARGV_APPEND_NOSIZE_COMPAT(&hosts, d->node->name);
+        user = NULL;
+        if (prte_get_attribute(&d->node->attributes, PRTE_NODE_USERNAME, (void **) &user,
+                               PMIX_STRING) && NULL != user) {
+            char *line = NULL;
+            pmix_asprintf(&line, "%s@%s", user, d->node->name);
+            PMIX_ARGV_APPEND_NOSIZE_COMPAT(users, line);
+            free(line);
+            free(user);
+        } else {
+            PMIX_ARGV_APPEND_NOSIZE_COMPAT(users, d->node->name);
+        }
+    }
+    return hosts;
+}
+
+/* The host list as an unlinked private file, read from the start: the
+ * launcher gets the descriptor, and nothing is ever left in $TMPDIR. */
+static int hostfile_fd(char **lines)
 {
     const char *tmpdir = getenv("TMPDIR");
     char *path = NULL;
     FILE *fp;
-    pmix_rank_t v;
-    int fd;
+    int fd, i;
 
     if (NULL == tmpdir || '\0' == tmpdir[0]) {
         tmpdir = "/tmp";
@@ -134,366 +191,46 @@ static char *write_hostfile(prte_job_t *daemons, pmix_rank_t first, pmix_rank_t 
         pmix_show_help("help-plm-k8sgo.txt", "hostfile-failed", true,
                        NULL == path ? tmpdir : path, strerror(errno));
         free(path);
-        return NULL;
+        return -1;
     }
-    if (NULL == (fp = fdopen(fd, "w"))) {
+    unlink(path);
+    if (NULL == (fp = fdopen(dup(fd), "w"))) {
         pmix_show_help("help-plm-k8sgo.txt", "hostfile-failed", true, path, strerror(errno));
         close(fd);
-        unlink(path);
         free(path);
-        return NULL;
+        return -1;
     }
-    for (v = first; v < first + count; v++) {
-        prte_proc_t *d = (prte_proc_t *) pmix_pointer_array_get_item(daemons->procs, v);
-        if (NULL == d || NULL == d->node || NULL == d->node->name) {
-            pmix_show_help("help-plm-k8sgo.txt", "no-node-for-daemon", true,
-                           PRTE_VPID_PRINT(v));
-            fclose(fp);
-            unlink(path);
-            free(path);
-            return NULL;
-        }
-        fprintf(fp, "%s\n", d->node->name);
+    for (i = 0; NULL != lines[i]; i++) {
+        fprintf(fp, "%s\n", lines[i]);
     }
-    if (0 != fclose(fp)) {
+    if (0 != fclose(fp) || 0 != lseek(fd, 0, SEEK_SET)) {
         pmix_show_help("help-plm-k8sgo.txt", "hostfile-failed", true, path, strerror(errno));
-        unlink(path);
+        close(fd);
         free(path);
-        return NULL;
+        return -1;
     }
-    return path;
+    free(path);
+    return fd;
 }
 
-/* ---- the command line -------------------------------------------------- */
+/* ---- the launch state ---------------------------------------------------- */
 
-/* The install prefix the daemons come from: --prefix, else PRTE_PREFIX,
- * else NULL (our own install). PRRTE up to 3.0.9 keeps --prefix on each app
- * context (several different ones cannot be honoured by one launcher: that
- * is an error, -1); later 3.0.x keep it on the daemon job. */
-static int find_prefix(prte_job_t *jdata, prte_job_t *daemons, char **prefix)
+static void nothing_to_launch(prte_state_caddy_t *state)
 {
-    char *p = NULL;
-#if defined(PRTE_APP_PREFIX_DIR)
-    prte_app_context_t *app;
-    int n;
-
-    PRTE_HIDE_UNUSED_PARAMS(daemons);
-    *prefix = NULL;
-    for (n = 0; n < jdata->apps->size; n++) {
-        app = (prte_app_context_t *) pmix_pointer_array_get_item(jdata->apps, n);
-        p = NULL;
-        if (NULL == app || !prte_get_attribute(&app->attributes, PRTE_APP_PREFIX_DIR,
-                                               (void **) &p, PMIX_STRING) || NULL == p) {
-            continue;
-        }
-        if (NULL != *prefix && 0 != strcmp(*prefix, p)) {
-            pmix_show_help("help-plm-k8sgo.txt", "multiple-prefixes", true, *prefix, p);
-            free(p);
-            free(*prefix);
-            *prefix = NULL;
-            return -1;
-        }
-        if (NULL == *prefix) {
-            *prefix = p;
-        } else {
-            free(p);
-        }
-    }
-#else
-    PRTE_HIDE_UNUSED_PARAMS(jdata);
-    *prefix = NULL;
-    if (prte_get_attribute(&daemons->attributes, PRTE_JOB_PREFIX, (void **) &p, PMIX_STRING)) {
-        *prefix = p;
-    }
-#endif
-    if (NULL == *prefix && NULL != (p = getenv("PRTE_PREFIX")) && '\0' != p[0]) {
-        *prefix = strdup(p);
-    }
-    return 0;
+    state->jdata->state = PRTE_JOB_STATE_DAEMONS_LAUNCHED;
+    PRTE_ACTIVATE_JOB_STATE(state->jdata, PRTE_JOB_STATE_DAEMONS_REPORTED);
+    PMIX_RELEASE(state);
 }
-
-/* PRRTE 3.0.10+ also tell daemons where OpenPMIx is (--pmix-prefix). */
-static char *find_pmix_prefix(prte_job_t *daemons)
-{
-    char *p = NULL;
-#if defined(PRTE_JOB_PMIX_PREFIX)
-    if (prte_get_attribute(&daemons->attributes, PRTE_JOB_PMIX_PREFIX, (void **) &p,
-                           PMIX_STRING)) {
-        return p;
-    }
-#else
-    PRTE_HIDE_UNUSED_PARAMS(daemons);
-#endif
-    if (NULL != (p = getenv("PMIX_PREFIX")) && '\0' != p[0]) {
-        return strdup(p);
-    }
-    return NULL;
-}
-
-/* Append the prted command and its arguments. The launcher runs them as
- * they are, in pods whose environment is the pod's own, so:
- *  - "prted" becomes an absolute path: PREFIX/bin/prted, or the prted
- *    installed beside this very PRRTE;
- *  - PRTE_PREFIX is set through env(1), as plm/ssh sets it in its remote
- *    shell: a pod may carry another PRRTE's PRTE_PREFIX, and prted takes its
- *    help files and install paths from it;
- *  - --leave-session-attached keeps prted from detaching into the
- *    background with its output closed: the launcher watches the daemon
- *    itself, and a daemon that cannot start (ess/k8sgo's id checks) must be
- *    able to say why on its stderr. */
-static int append_prted(int *argc, char ***argv, const char *prefix, const char *pmix_prefix,
-                        pmix_rank_t first)
-{
-    char *vpid = NULL, *setting = NULL;
-    int start, vpid_slot, loc, rc;
-
-    pmix_asprintf(&setting, "PRTE_PREFIX=%s", NULL != prefix ? prefix : prte_install_dirs.prefix);
-    pmix_argv_append(argc, argv, "/usr/bin/env");
-    pmix_argv_append(argc, argv, setting);
-    free(setting);
-    if (NULL != pmix_prefix) {
-        pmix_asprintf(&setting, "PMIX_PREFIX=%s", pmix_prefix);
-        pmix_argv_append(argc, argv, setting);
-        free(setting);
-    }
-
-    start = *argc;
-    loc = prte_plm_base_setup_prted_cmd(argc, argv);
-    if (0 == strcmp((*argv)[start + loc], "prted")) {
-        free((*argv)[start + loc]);
-        if (NULL != prefix) {
-            pmix_asprintf(&(*argv)[start + loc], "%s/bin/prted", prefix);
-        } else {
-            pmix_asprintf(&(*argv)[start + loc], "%s/prted", prte_install_dirs.bindir);
-        }
-    }
-    prte_plm_base_prted_append_basic_args(argc, argv, "k8sgo", &vpid_slot);
-    if (!prte_leave_session_attached) { /* else the base helper added it */
-        pmix_argv_append(argc, argv, "--leave-session-attached");
-    }
-    /* each daemon adds its PRTE_ESS_K8SGO_ID to this base */
-    if (PRTE_SUCCESS != (rc = prte_util_convert_vpid_to_string(&vpid, first))) {
-        PRTE_ERROR_LOG(rc);
-        return rc;
-    }
-    free((*argv)[vpid_slot]);
-    (*argv)[vpid_slot] = vpid;
-    return PRTE_SUCCESS;
-}
-
-/* SCRIPT [-q] [ARGS] -f HOSTFILE -- */
-static void append_launcher(int *argc, char ***argv, const char *script, const char *hostfile)
-{
-    char **extra;
-    int i;
-
-    pmix_argv_append(argc, argv, script);
-    if (prte_mca_plm_k8sgo_component.launch_quiet) {
-        pmix_argv_append(argc, argv, "-q");
-    }
-    if (NULL != prte_mca_plm_k8sgo_component.launch_args) {
-        extra = PMIX_ARGV_SPLIT_COMPAT(prte_mca_plm_k8sgo_component.launch_args, ' ');
-        for (i = 0; NULL != extra && NULL != extra[i]; i++) {
-            if ('\0' != extra[i][0]) {
-                pmix_argv_append(argc, argv, extra[i]);
-            }
-        }
-        PMIX_ARGV_FREE_COMPAT(extra);
-    }
-    pmix_argv_append(argc, argv, "-f");
-    pmix_argv_append(argc, argv, hostfile);
-    pmix_argv_append(argc, argv, "--");
-}
-
-/* ---- watching the launcher --------------------------------------------- */
-
-static k8sgo_launch_t *launch_of(pid_t pid)
-{
-    int i;
-
-    for (i = 0; i < num_launches; i++) {
-        if (launches[i].pid == pid) {
-            return &launches[i];
-        }
-    }
-    return NULL;
-}
-
-static void forget_launch(k8sgo_launch_t *l)
-{
-    l->pid = 0;
-    if (NULL != l->hostfile) {
-        unlink(l->hostfile);
-        free(l->hostfile);
-        l->hostfile = NULL;
-    }
-}
-
-/* Hosts of this launch's daemons that never called back, comma-separated;
- * all of its hosts when every daemon had (the launcher died under them). */
-static char *hosts_of(prte_job_t *daemons, const k8sgo_launch_t *l, bool only_missing)
-{
-    char **names = NULL, *joined;
-    pmix_rank_t v;
-
-    for (v = l->first; v < l->first + l->count; v++) {
-        prte_proc_t *d = (prte_proc_t *) pmix_pointer_array_get_item(daemons->procs, v);
-        if (NULL == d || NULL == d->node) {
-            continue;
-        }
-        if (!only_missing || d->state < PRTE_PROC_STATE_RUNNING) {
-            PMIX_ARGV_APPEND_NOSIZE_COMPAT(&names, d->node->name);
-        }
-    }
-    if (NULL == names) {
-        return NULL;
-    }
-    joined = PMIX_ARGV_JOIN_COMPAT(names, ',');
-    PMIX_ARGV_FREE_COMPAT(names);
-    return joined;
-}
-
-/* The exit status prterun should give for a launcher's wait status: 0 when
- * it exited 0, else its status, or 128 + the signal that killed it. */
-static int exit_code_of(int status)
-{
-    if (WIFSIGNALED(status)) {
-        return 128 + WTERMSIG(status);
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : PRTE_ERROR_DEFAULT_EXIT_CODE;
-}
-
-static void launcher_exited(int sd, short flags, void *cbdata)
-{
-    prte_wait_tracker_t *t2 = (prte_wait_tracker_t *) cbdata;
-    prte_proc_t *child = t2->child;
-    prte_job_t *daemons = prte_get_job_data_object(PRTE_PROC_MY_NAME->nspace);
-    k8sgo_launch_t *l = launch_of(child->pid);
-    char *how = NULL, *missing, *hosts;
-    int status = child->exit_code, code;
-    pmix_rank_t v;
-    PRTE_HIDE_UNUSED_PARAMS(sd, flags);
-
-    if (NULL == l) {
-        PMIX_RELEASE(t2);
-        return;
-    }
-    /* an ordered teardown: the launcher ending is what we asked for; but if
-     * PRRTE is aborting and the launcher failed, remember it for the exit
-     * status (PRRTE 3.0 leaves it 0 when it aborts on a lost daemon) */
-    if (prte_prteds_term_ordered || prte_abnormal_term_ordered || prte_finalizing) {
-        if (prte_abnormal_term_ordered && 0 == launch_failure) {
-            launch_failure = exit_code_of(status);
-        }
-        forget_launch(l);
-        PMIX_RELEASE(t2);
-        return;
-    }
-
-    code = exit_code_of(status);
-    if (WIFSIGNALED(status)) {
-        pmix_asprintf(&how, "was killed by signal %d", WTERMSIG(status));
-    } else if (0 != code) {
-        pmix_asprintf(&how, "exited with status %d", code);
-    } else {
-        pmix_asprintf(&how, "exited (status 0) while its daemons should still run");
-        code = PRTE_ERROR_DEFAULT_EXIT_CODE;
-    }
-    missing = hosts_of(daemons, l, true);
-    hosts = hosts_of(daemons, l, false);
-    if (NULL != missing) {
-        pmix_show_help("help-plm-k8sgo.txt", "launcher-failed-at-launch", true,
-                       prte_mca_plm_k8sgo_component.launch_script, how, missing);
-    } else {
-        pmix_show_help("help-plm-k8sgo.txt", "launcher-failed-while-running", true,
-                       prte_mca_plm_k8sgo_component.launch_script, how,
-                       NULL == hosts ? "(none)" : hosts);
-    }
-    free(how);
-    free(missing);
-    free(hosts);
-    forget_launch(l);
-
-    /* the daemons that never called back never will */
-    for (v = l->first; v < l->first + l->count; v++) {
-        prte_proc_t *d = (prte_proc_t *) pmix_pointer_array_get_item(daemons->procs, v);
-        if (NULL != d && d->state < PRTE_PROC_STATE_RUNNING) {
-            d->state = PRTE_PROC_STATE_FAILED_TO_START;
-            d->exit_code = status;
-        }
-    }
-    PRTE_UPDATE_EXIT_STATUS(code);
-    /* the DVM's error handler ends the daemon job, and with it the run */
-    PRTE_ACTIVATE_JOB_STATE(daemons, PRTE_JOB_STATE_FAILED_TO_START);
-    PMIX_RELEASE(t2);
-}
-
-/* Fork/exec the launcher; on success the launch is recorded and watched. */
-static int start_launcher(char **argv, const char *path, char *hostfile, pmix_rank_t first,
-                          pmix_rank_t count)
-{
-    k8sgo_launch_t *grown;
-    prte_proc_t *dummy;
-    pid_t pid;
-    int fd;
-
-    grown = realloc(launches, (num_launches + 1) * sizeof(*launches));
-    if (NULL == grown) {
-        return PRTE_ERR_OUT_OF_RESOURCE;
-    }
-    launches = grown;
-
-    pid = fork();
-    if (0 > pid) {
-        PRTE_ERROR_LOG(PRTE_ERR_SYS_LIMITS_CHILDREN);
-        return PRTE_ERR_SYS_LIMITS_CHILDREN;
-    }
-    if (0 == pid) {
-        /* the launcher reads no input; its output and its daemons' reach the user */
-        if (0 <= (fd = open("/dev/null", O_RDONLY))) {
-            dup2(fd, 0);
-            if (fd > 0) {
-                close(fd);
-            }
-        }
-        /* its own process group: a ^C at the terminal reaches prterun, which
-         * then tears the launcher down in order, instead of killing it first */
-        setpgid(0, 0);
-        /* tool-connection settings of ours are not the daemons' business */
-        unsetenv("PMIX_LAUNCHER_PAUSE_FOR_TOOL");
-        unsetenv("PMIX_LAUNCHER_RENDEZVOUS_FILE");
-        execv(path, argv);
-        fprintf(stderr, "plm:k8sgo: cannot execute %s: %s\n", path, strerror(errno));
-        _exit(127);
-    }
-    setpgid(pid, pid);
-
-    launches[num_launches].pid = pid;
-    launches[num_launches].hostfile = hostfile;
-    launches[num_launches].first = first;
-    launches[num_launches].count = count;
-    num_launches++;
-
-    dummy = PMIX_NEW(prte_proc_t);
-    dummy->pid = pid;
-    PRTE_FLAG_SET(dummy, PRTE_PROC_FLAG_ALIVE);
-    prte_wait_cb(dummy, launcher_exited, NULL);
-    PMIX_RELEASE(dummy); /* prte_wait_cb keeps its own reference */
-    return PRTE_SUCCESS;
-}
-
-/* ---- the launch state -------------------------------------------------- */
 
 static void launch_daemons(int fd, short args, void *cbdata)
 {
     prte_state_caddy_t *state = (prte_state_caddy_t *) cbdata;
     prte_job_t *daemons = prte_get_job_data_object(PRTE_PROC_MY_NAME->nspace);
     const char *script = prte_mca_plm_k8sgo_component.launch_script;
-    char **argv = NULL, *path = NULL, *hostfile = NULL, *prefix = NULL, *pmix_prefix = NULL;
-    char *line;
-    prte_job_map_t *map;
-    pmix_rank_t first, count;
-    int argc = 0, rc;
+    char **argv = NULL, **prted = NULL, **env = NULL, **hosts = NULL, **lines = NULL;
+    char *path = NULL, *prefix = NULL, *pmix_prefix = NULL, *line;
+    pmix_rank_t first, end;
+    int argc = 0, prtedc = 0, rc, hfd = -1, i;
     bool failed = true;
     PRTE_HIDE_UNUSED_PARAMS(fd, args);
 
@@ -503,70 +240,96 @@ static void launch_daemons(int fd, short args, void *cbdata)
         PRTE_ERROR_LOG(rc);
         goto done;
     }
-    map = daemons->map;
     /* nothing to start: mapping only (--do-not-launch), or every node of
      * this job already has its daemon (a DVM's second job) */
-    if (prte_get_attribute(&daemons->attributes, PRTE_JOB_DO_NOT_LAUNCH, NULL, PMIX_BOOL)
-        || (NULL != map && 0 == map->num_new_daemons)) {
-        state->jdata->state = PRTE_JOB_STATE_DAEMONS_LAUNCHED;
-        PRTE_ACTIVATE_JOB_STATE(state->jdata, PRTE_JOB_STATE_DAEMONS_REPORTED);
-        PMIX_RELEASE(state);
+    if (prte_get_attribute(&daemons->attributes, PRTE_JOB_DO_NOT_LAUNCH, NULL, PMIX_BOOL)) {
+        nothing_to_launch(state);
         return;
     }
-    if (NULL == map) {
-        PRTE_ERROR_LOG(PRTE_ERR_NOT_FOUND);
+    /* Our own count, not the map's: PRRTE 3.0 resets neither its count of
+     * new daemons nor their first vpid when a DVM grows (prun --add-host),
+     * so taking them would start old daemons again and the new ones never.
+     * The daemons not yet started are those from the last we started to the
+     * last PRRTE made. */
+    first = next_vpid;
+    end = daemons->num_procs;
+    if (end <= first) {
+        nothing_to_launch(state);
+        return;
+    }
+    if (!new_daemons_ok(daemons, first, end,
+                        NULL == daemons->map ? 0 : daemons->map->num_new_daemons)) {
         goto done;
     }
-    first = map->daemon_vpid_start;
-    count = map->num_new_daemons;
 
     if (NULL == script || '\0' == script[0]) {
         script = PRTE_PLM_K8SGO_DEFAULT_SCRIPT;
-        prte_mca_plm_k8sgo_component.launch_script = strdup(script);
     }
     if (NULL == (path = pmix_path_findv((char *) script, X_OK, environ, NULL))) {
-        pmix_show_help("help-plm-k8sgo.txt", "no-launcher", true, script);
+        /* one line: the run stops here, and nothing falls back to another launcher */
+        fprintf(stderr, "%s: plm/k8sgo: launch script \"%s\" is not an executable file "
+                "(plm_k8sgo_launch_script); set it to the launcher's path, e.g. "
+                "$(command -v basic_launcher)\n", PRTE_PLM_K8SGO_TOOL, script);
         goto done;
     }
-    if (0 != find_prefix(state->jdata, daemons, &prefix)) {
+    if (prte_plm_k8sgo_args_keep_going()) {
+        pmix_show_help("help-plm-k8sgo.txt", "keep-going", true,
+                       PRTE_PLM_K8SGO_KEEP_GOING_FLAG, prte_mca_plm_k8sgo_component.launch_args);
         goto done;
     }
-    if (NULL == (hostfile = write_hostfile(daemons, first, count))) {
+    if (0 != prte_plm_k8sgo_find_prefix(state->jdata, daemons, &prefix)) {
+        goto done;
+    }
+    hosts = host_lines(daemons, first, end, &lines);
+    if (0 > (hfd = hostfile_fd(lines))) {
         goto done;
     }
 
-    append_launcher(&argc, &argv, path, hostfile);
-    pmix_prefix = find_pmix_prefix(daemons);
-    if (PRTE_SUCCESS != (rc = append_prted(&argc, &argv, prefix, pmix_prefix, first))) {
+    pmix_prefix = prte_plm_k8sgo_find_pmix_prefix(daemons);
+    if (PRTE_SUCCESS != prte_plm_k8sgo_prted_argv(&prtedc, &prted, prefix, pmix_prefix, first)) {
         goto done;
     }
-    /* values go through the launcher and a remote shell: quote them as
-     * plm/ssh does (prted strips the quotes again) */
-    prte_plm_base_wrap_args(argv);
+    /* values go through the launcher and maybe a remote shell: quote them
+     * as plm/ssh does (prted strips the quotes again); the launcher's own
+     * words are left alone */
+    prte_plm_base_wrap_args(prted);
+    prte_plm_k8sgo_launcher_argv(&argc, &argv, path);
+    for (i = 0; NULL != prted[i]; i++) {
+        pmix_argv_append(&argc, &argv, prted[i]);
+    }
 
     if (0 < pmix_output_get_verbosity(prte_plm_base_framework.framework_output)) {
         line = PMIX_ARGV_JOIN_COMPAT(argv, ' ');
         pmix_output(prte_plm_base_framework.framework_output,
                     "%s plm:k8sgo: %lu daemon(s) from vpid %lu: %s",
-                    PRTE_NAME_PRINT(PRTE_PROC_MY_NAME), (unsigned long) count,
+                    PRTE_NAME_PRINT(PRTE_PROC_MY_NAME), (unsigned long) (end - first),
                     (unsigned long) first, line);
+        free(line);
+        line = PMIX_ARGV_JOIN_COMPAT(lines, ',');
+        pmix_output(prte_plm_base_framework.framework_output, "%s plm:k8sgo: hosts %s",
+                    PRTE_NAME_PRINT(PRTE_PROC_MY_NAME), line);
         free(line);
     }
 
-    if (PRTE_SUCCESS != (rc = start_launcher(argv, path, hostfile, first, count))) {
+    env = prte_plm_k8sgo_launcher_environ();
+    if (PRTE_SUCCESS != prte_plm_k8sgo_start(argv, env, path, hfd, first, end - first, hosts)) {
         goto done;
     }
-    hostfile = NULL; /* the launch record owns it now */
+    hosts = NULL; /* the launch record owns them now */
+    next_vpid = end;
     state->jdata->state = PRTE_JOB_STATE_DAEMONS_LAUNCHED;
     daemons->state = PRTE_JOB_STATE_DAEMONS_LAUNCHED;
     failed = false;
 
 done:
-    if (NULL != hostfile) {
-        unlink(hostfile);
-        free(hostfile);
+    if (0 <= hfd) {
+        close(hfd);
     }
     PMIX_ARGV_FREE_COMPAT(argv);
+    PMIX_ARGV_FREE_COMPAT(prted);
+    PMIX_ARGV_FREE_COMPAT(env);
+    PMIX_ARGV_FREE_COMPAT(hosts);
+    PMIX_ARGV_FREE_COMPAT(lines);
     free(path);
     free(prefix);
     free(pmix_prefix);
@@ -577,14 +340,50 @@ done:
     PMIX_RELEASE(state);
 }
 
-/* ---- teardown ---------------------------------------------------------- */
+/* Every daemon has called back: were they started where their lines say? */
+static void daemons_reported(int fd, short args, void *cbdata)
+{
+    prte_state_caddy_t *caddy = (prte_state_caddy_t *) cbdata;
+    prte_job_t *daemons = prte_get_job_data_object(PRTE_PROC_MY_NAME->nspace);
+
+    if (NULL != daemons && !prte_plm_k8sgo_check_placement(daemons)) {
+        PRTE_UPDATE_EXIT_STATUS(PRTE_ERROR_DEFAULT_EXIT_CODE);
+        PRTE_ACTIVATE_JOB_STATE(daemons, PRTE_JOB_STATE_FAILED_TO_START);
+        PMIX_RELEASE(caddy);
+        return;
+    }
+    prte_plm_base_daemons_reported(fd, args, cbdata);
+}
+
+/* ---- teardown ------------------------------------------------------------ */
+
+/* The daemons are gone, or PRRTE gave up on them: it quits next. After losing
+ * a daemon it sends the others no exit command (the routing tree cannot be
+ * trusted), so the launchers learn of the end here, and end the rest. And a
+ * run whose daemon job PRRTE aborted has failed: PRRTE 3.0 would exit 0 after
+ * the DVM was up, or 250 (its -6, "fatal") while it was starting, which says
+ * nothing; the help text above and the launcher's lines say what happened. */
+static void daemons_terminated(int fd, short args, void *cbdata)
+{
+    prte_job_t *daemons = prte_get_job_data_object(PRTE_PROC_MY_NAME->nspace);
+
+    prte_plm_k8sgo_close_lifelines();
+    if (prte_abnormal_term_ordered && NULL != daemons
+        && PRTE_FLAG_TEST(daemons, PRTE_JOB_FLAG_ABORTED)) {
+        PRTE_UPDATE_EXIT_STATUS(PRTE_ERROR_DEFAULT_EXIT_CODE);
+    }
+    prte_quit(fd, args, cbdata);
+}
 
 static int k8sgo_terminate_prteds(void)
 {
     prte_job_t *daemons;
     int rc;
 
-    if (0 < num_launches) {
+    if (0 < prte_plm_k8sgo_num_launches()) {
+        /* the launchers learn that the end is ordered before their daemons
+         * start exiting, so an exit is not taken for a failure */
+        prte_plm_k8sgo_close_lifelines();
         /* the daemons exit on command; their launcher then ends by itself */
         if (PRTE_SUCCESS != (rc = prte_plm_base_prted_exit(PRTE_DAEMON_EXIT_CMD))) {
             PRTE_ERROR_LOG(rc);
@@ -598,96 +397,6 @@ static int k8sgo_terminate_prteds(void)
     return PRTE_SUCCESS;
 }
 
-/* Has launcher l ended? Reaps it if so (PRRTE's own SIGCHLD handling may
- * have done that already: then waitpid says ECHILD). */
-static bool launcher_gone(k8sgo_launch_t *l)
-{
-    int status;
-    pid_t r = waitpid(l->pid, &status, WNOHANG);
-
-    if (r == l->pid && prte_abnormal_term_ordered && 0 == launch_failure) {
-        launch_failure = exit_code_of(status);
-    }
-    return r == l->pid || (0 > r && ECHILD == errno);
-}
-
-/* Reap the launchers that have ended; wait up to ms for the rest. True if
- * none is left. */
-static bool wait_launchers(int ms)
-{
-    struct timespec tick = {0, 20 * 1000 * 1000};
-    int i, waited = 0;
-    bool left;
-
-    for (;;) {
-        left = false;
-        for (i = 0; i < num_launches; i++) {
-            if (0 < launches[i].pid) {
-                if (launcher_gone(&launches[i])) {
-                    forget_launch(&launches[i]);
-                } else {
-                    left = true;
-                }
-            }
-        }
-        if (!left || waited >= ms) {
-            return !left;
-        }
-        nanosleep(&tick, NULL);
-        waited += 20;
-    }
-}
-
-static void signal_launchers(int sig)
-{
-    int i;
-
-    for (i = 0; i < num_launches; i++) {
-        if (0 < launches[i].pid) {
-            /* its process group: the launcher and whatever it started */
-            kill(-launches[i].pid, sig);
-        }
-    }
-}
-
-static void end_launchers(void)
-{
-    bool running = false;
-    int i;
-
-    for (i = 0; i < num_launches; i++) {
-        running = running || 0 < launches[i].pid;
-    }
-
-    /* after an orderly end the daemons are exiting, and their launcher with
-     * them: give it a moment before signalling it (it would report ending
-     * daemons that were leaving anyway) */
-    if (prte_abnormal_term_ordered || !wait_launchers(K8SGO_ORDERLY_EXIT_MS)) {
-        /* the launcher tears its remote daemons down on SIGTERM */
-        signal_launchers(SIGTERM);
-        if (!wait_launchers(K8SGO_TEARDOWN_GRACE_MS)) {
-            signal_launchers(SIGKILL);
-            for (i = 0; i < num_launches; i++) {
-                if (0 < launches[i].pid) {
-                    waitpid(launches[i].pid, NULL, 0);
-                }
-            }
-        }
-    }
-    /* aborting with daemons still under a launcher, or after one failed:
-     * the run failed, whatever status PRRTE had recorded */
-    if (prte_abnormal_term_ordered && (running || 0 != launch_failure)) {
-        PRTE_UPDATE_EXIT_STATUS(0 != launch_failure ? launch_failure
-                                                    : PRTE_ERROR_DEFAULT_EXIT_CODE);
-    }
-    for (i = 0; i < num_launches; i++) {
-        forget_launch(&launches[i]);
-    }
-    free(launches);
-    launches = NULL;
-    num_launches = 0;
-}
-
 static int k8sgo_finalize(void)
 {
     int rc;
@@ -695,6 +404,6 @@ static int k8sgo_finalize(void)
     if (PRTE_SUCCESS != (rc = prte_plm_base_comm_stop())) {
         PRTE_ERROR_LOG(rc);
     }
-    end_launchers();
+    prte_plm_k8sgo_end_launchers();
     return PRTE_SUCCESS;
 }
