@@ -14,7 +14,7 @@ import re
 
 import pytest
 
-from tests.e2e.jobs import run_job, wait_no_prted
+from tests.e2e.jobs import run_job, wait_no_prted, wait_none_named
 
 pytestmark = [pytest.mark.k8s, pytest.mark.mpi, pytest.mark.timeout(1800)]
 
@@ -67,3 +67,29 @@ def test_a_killed_prterun_leaves_no_daemon(k8s_vcluster):
                      "kill -9 $!; wait; true")
     assert result.returncode == 0, result.stderr
     assert wait_no_prted(k8s_vcluster, k8s_vcluster.compute_pods, timeout=60) == {}
+
+
+def launcher_in_login(vcluster, command: str):
+    """basic_launcher from the login pod on the hostfile the waiter wrote, as plm/k8sgo runs it."""
+    return run_job(vcluster, f"basic_launcher -f /opt/hpc/etc/hostfile -- /bin/sh -c '{command}'",
+                   launcher="basic_launcher")
+
+
+def test_the_launcher_gives_each_daemon_its_line_and_id(k8s_vcluster):
+    result = launcher_in_login(k8s_vcluster, 'echo "$PRTE_ESS_K8SGO_ID $(hostname)"')
+    assert result.returncode == 0, result.stderr
+    assert sorted(result.stdout.splitlines()) == [
+        f"{i} {pod}" for i, pod in enumerate(k8s_vcluster.compute_pods)]
+    started = re.findall(r"(\d+) daemons started over (k8s|ssh)", result.stderr)
+    assert started == [(str(len(k8s_vcluster.compute_pods)), "k8s")], result.stderr
+
+
+def test_the_launcher_names_the_failed_host_and_ends_the_others(k8s_vcluster):
+    last = len(k8s_vcluster.compute_pods) - 1
+    result = launcher_in_login(
+        k8s_vcluster, f'[ "$PRTE_ESS_K8SGO_ID" = {last} ] && exit 3; exec sleep 3141')
+    assert result.returncode == 1, result.stderr
+    failed = [line for line in result.stderr.splitlines() if "exit status" in line]
+    assert failed == [f"k8sgo-launcher: {k8s_vcluster.compute_pods[last]}.hpc-cluster."
+                      f"{k8s_vcluster.namespace}: exit status 3"], result.stderr
+    assert wait_none_named(k8s_vcluster, k8s_vcluster.compute_pods, "sleep") == {}
