@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import collections
 import re
+import time
+from pathlib import Path
 
 import pytest
 
-from tests.e2e.jobs import run_job, wait_no_prted, wait_none_named
+from tests.e2e.jobs import run_job, wait_no_prted
 
 pytestmark = [pytest.mark.k8s, pytest.mark.mpi, pytest.mark.timeout(1800)]
 
@@ -92,4 +94,25 @@ def test_the_launcher_names_the_failed_host_and_ends_the_others(k8s_vcluster):
     failed = [line for line in result.stderr.splitlines() if "exit status" in line]
     assert failed == [f"k8sgo-launcher: {k8s_vcluster.compute_pods[last]}.hpc-cluster."
                       f"{k8s_vcluster.namespace}: exit status 3"], result.stderr
-    assert wait_none_named(k8s_vcluster, k8s_vcluster.compute_pods, "sleep") == {}
+    assert wait_marked_gone(k8s_vcluster) == {}
+
+
+def marked_sleeps(vcluster) -> dict[str, list[int]]:
+    """`sleep 3141` processes per compute pod (the pods' own idle loop sleeps too)."""
+    found: dict[str, list[int]] = {}
+    for pod in vcluster.compute_pods:
+        for pid in vcluster.pod_pids(pod):
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if argv[:2] == [b"sleep", b"3141"]:
+                found.setdefault(pod, []).append(pid)
+    return found
+
+
+def wait_marked_gone(vcluster, timeout: float = 30) -> dict[str, list[int]]:
+    deadline = time.monotonic() + timeout
+    while (left := marked_sleeps(vcluster)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return left
