@@ -53,7 +53,7 @@ REAPED = 1.5  # s: the master reaps its children within 1 s; their CPU is counte
 
 def _master_cpu_s() -> float:
     """CPU of every live kubexec control master of this user, with its reaped children."""
-    from launchers import control_client
+    from launchers.kubexec.control import client as control_client
 
     total = 0.0
     for lock in Path(control_client.control_dir()).glob("master-*.lock"):

@@ -2,8 +2,8 @@
  * `kubexec-py` beside it.
  *
  * With KUBEXEC_CONTROL_PERSIST > 0 most calls are handed to the user's warm
- * control master (launchers/control_master.py), which does all the work; the
- * Python control client (launchers/control_client.py) paid a whole interpreter
+ * control master (launchers/kubexec/control/master.py), which does all the work; the
+ * Python control client (launchers/kubexec/control/client.py) paid a whole interpreter
  * start for ~1 ms of socket work, once per PRRTE daemon. This file speaks the
  * same client protocol without an interpreter:
  *
@@ -41,7 +41,7 @@
 #include <unistd.h>
 
 #define EXIT_FAILURE_KX 255
-#define FIRST_CHUNK 4096 /* as control_client.run: the fds ride on a small first part */
+#define FIRST_CHUNK 4096 /* as control/client.py run(): the fds ride on a small first part */
 
 static const int FORWARDED[] = {SIGTERM, SIGINT, SIGHUP};
 #define NFORWARDED (sizeof FORWARDED / sizeof FORWARDED[0])
@@ -112,7 +112,7 @@ static uint32_t crc32_of(const char *s)
     return ~crc;
 }
 
-/* As control_client.private_dir: made 0700 if missing; a real directory, ours, closed. */
+/* As control/client.py private_dir(): made 0700 if missing; a real directory, ours, closed. */
 static int private_dir(const char *path)
 {
     struct stat st;
@@ -148,7 +148,7 @@ static int connect_master(const char *path)
     return fd;
 }
 
-/* The request body as control_client.encode_request makes it; NULL if out of memory. */
+/* The request body as control/client.py encode_request() makes it; NULL if out of memory. */
 static char *encode_request(int argc, char **argv, size_t *size)
 {
     char *cwd = getcwd(NULL, 0);

@@ -4,7 +4,7 @@
  * The Kubernetes exec API forwards no signals and a dropped connection leaves
  * the remote process running (kubernetes #89031). kubexec therefore runs
  * commands as `kubexec-guard --heartbeat-timeout T -- COMMAND...` and frames
- * the session's stdin (launchers/guard_protocol.py has the format and the
+ * the session's stdin (launchers/exec/guardwire.py has the format and the
  * encoder): each record is a 1-byte kind, a 4-byte big-endian length and the
  * payload.
  *
@@ -58,7 +58,7 @@
 #define LINGER_S 10.0   /* how long a finished command's leftovers may run on */
 #define KILL_WAIT_S 5.0 /* how long to wait for the tree after SIGKILL */
 #define HEADER_SIZE 5
-#define MAX_PAYLOAD (1u << 20) /* as guard_protocol.MAX_PAYLOAD */
+#define MAX_PAYLOAD (1u << 20) /* as guardwire.MAX_PAYLOAD */
 #define READ_CHUNK 65536
 
 static const char USAGE[] =

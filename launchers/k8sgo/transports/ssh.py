@@ -25,7 +25,7 @@ from typing import Any, Optional, Sequence, cast
 import asyncssh
 from asyncssh.config import SSHClientConfig
 
-from launchers import guard_protocol as wire
+from launchers.exec import guardwire as wire
 from launchers.exec import retry
 from launchers.exec.errors import ConnectionFailed, ConnectionLost
 from launchers.exec.transport import GuardedProcess, RemoteProcess

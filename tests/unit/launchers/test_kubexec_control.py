@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import tests.unit.launchers.test_kubexec_stub as direct
-from launchers import control_client
+from launchers.kubexec.control import client as control_client
 from tests.unit.launchers.test_kubexec_stub import (  # noqa: F401 - collected again here
     _start_sleeper,
     alive,

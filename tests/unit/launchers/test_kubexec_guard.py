@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from launchers import guard_protocol as wire
+from launchers.exec import guardwire as wire
 
 REPO = Path(__file__).resolve().parents[3]
 # built by the kubexec_guard fixture (tests/fixtures/guard.py) if missing or stale

@@ -8,7 +8,7 @@ per remote daemon; this client pays for the interpreter and a unix socket:
        a symlink; else the master is not used) and check the peer is our uid;
     2. send argv, cwd and environment with fds 0, 1, 2 (SCM_RIGHTS): the master
        forks, the child puts them on its own 0, 1, 2 and runs
-       `kubexec_direct.main`, the same code as a direct call;
+       `direct.main`, the same code as a direct call;
     3. forward SIGTERM/SIGINT/SIGHUP as one byte each (the child re-raises them
        on itself, so they mean what they mean to a direct kubexec); report a
        dead parent (our launcher) as SIGHUP, as the direct path does;
@@ -118,7 +118,7 @@ def _start_master(path: str, persist: str) -> bool:
                 for fd in (0, 1, 2):
                     os.dup2(null, fd)
                 os.set_inheritable(lock, True)  # the master holds the lock while it lives
-                os.execv(sys.executable, [sys.executable, "-m", "launchers.control_master",
+                os.execv(sys.executable, [sys.executable, "-m", "launchers.kubexec.control.master",
                                           str(lock), path, persist])
         finally:
             os._exit(0)

@@ -1,12 +1,12 @@
-"""The per-user control master behind `KUBEXEC_CONTROL_PERSIST` (see launchers.control_client).
+"""The per-user control master behind `KUBEXEC_CONTROL_PERSIST` (see control/client.py).
 
-    python -m launchers.control_master LOCK_FD SOCKET PERSIST
+    python -m launchers.kubexec.control.master LOCK_FD SOCKET PERSIST
 
 Started on demand by the kubexec call that took the lock next to SOCKET; holds
 that lock for its whole life, so one master serves a socket. It imports the
 direct path once (ssl, the exec client, YAML) and forks one child per call.
 The child puts the caller's fds on its 0, 1, 2, takes the caller's argv, cwd
-and environment, and runs `kubexec_direct.main`: each call behaves as a direct
+and environment, and runs `direct.main`: each call behaves as a direct
 kubexec would, minus the interpreter start and the imports.
 
 Only our own uid is served (SO_PEERCRED); the socket is 0600 in a 0700
@@ -28,15 +28,15 @@ import sys
 import time
 from typing import Optional
 
-from launchers import control_client as client
-from launchers import kubexec_direct
+from launchers.kubexec import direct
+from launchers.kubexec.control import client
 
 _REQUEST_TIMEOUT = 10.0  # s: a caller that connected sends its request at once
 _held: list[int] = []  # the lock's fd: children close it, or a long session would keep it
 
 
 def receive(conn: socket.socket) -> tuple[list[str], str, dict[str, str], list[int]]:
-    """(argv, cwd, environment, fds) of one call, as control_client.encode_request made it."""
+    """(argv, cwd, environment, fds) of one call, as client.encode_request made it."""
     conn.settimeout(_REQUEST_TIMEOUT)
     data, fds, _flags, _addr = socket.recv_fds(conn, 65536, 3)
     if len(fds) != 3 or len(data) < 4:
@@ -111,7 +111,7 @@ def serve_one(conn: socket.socket) -> None:
     status = client.EXIT_FAILURE
     try:
         # The caller watches its own parent; ours is the master, which may go first.
-        status = kubexec_direct.main(args, watch_parent=False)
+        status = direct.main(args, watch_parent=False)
     finally:
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):

@@ -5,7 +5,7 @@ point that picks this path or the control master. This module and
 launchers.kubexec are the only places that print and pick exit statuses. PRRTE
 starts kubexec once per daemon, so this path is kept lean: no argparse/click,
 no Kubernetes client, no asyncio (exec.blocking and one select loop instead).
-With a control master (launchers.control_client) the same `main()` runs in a
+With a control master (launchers.kubexec.control.client) the same `main()` runs in a
 process forked from the warm master, on the caller's fds.
 """
 
@@ -19,15 +19,15 @@ import sys
 import time
 from typing import Mapping, Optional
 
-from launchers import guard_protocol as wire
+from launchers.exec import guardwire as wire
 from launchers.exec import hosts
 from launchers.exec.blocking import Client, Session
 from launchers.exec.config import load_config
 from launchers.exec.errors import KubeExecError
 from launchers.exec.process import CompletedProcess, completed
 from launchers.exec.protocol import MAX_MESSAGE
-from launchers.kubexec_output import OutputBuffer
-from launchers.sshopts import Options, UsageError, parse_args
+from launchers.kubexec.output import OutputBuffer
+from launchers.kubexec.sshopts import Options, UsageError, parse_args
 
 EXIT_FAILURE = 255  # as ssh: could not run the command remotely
 _SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)

@@ -10,8 +10,8 @@ kubexec or a lost connection never leaves the remote tree running.
 
 This entry point only picks the path, and imports nothing else before it has:
 with `KUBEXEC_CONTROL_PERSIST` > 0, the call is handed to the user's warm
-control master (launchers.control_client), else, or when the master cannot be
-used, launchers.kubexec_direct connects itself. Both run the same `main()`.
+control master (launchers.kubexec.control.client), else, or when the master cannot be
+used, launchers.kubexec.direct connects itself. Both run the same `main()`.
 """
 
 from __future__ import annotations
@@ -31,14 +31,14 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: list[str]) -> int:
     persist = os.environ.get("KUBEXEC_CONTROL_PERSIST", "")
     if persist.strip() not in ("", "0"):
-        from launchers import control_client
+        from launchers.kubexec.control import client as control_client
 
         status = control_client.run(args, persist)
         if status is not None:
             return status
-    from launchers import kubexec_direct
+    from launchers.kubexec import direct
 
-    return kubexec_direct.main(args)
+    return direct.main(args)
 
 
 def _exit(status: int) -> None:
