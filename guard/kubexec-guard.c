@@ -24,6 +24,13 @@
  * to finish on its own (podman's conmon removing a `--rm` container), then is
  * ended the same way; the exit status is the command's, or 128+signal.
  *
+ * Stdin the command has not read yet is held up to PENDING_CAP bytes; beyond
+ * that the guard stops reading the session, so the pipe, TCP and kubexec's own
+ * bounded buffer hold the writer back. Heartbeats then wait unread behind the
+ * data, so the heartbeat deadline is not kept while the guard itself holds
+ * stdin back (it restarts when reading does), and a session that ends meanwhile
+ * is seen as a hang-up on fd 0.
+ *
  * C rather than Python: it starts once per remote command in every pod, and
  * the Python guard's interpreter start and imports alone cost ~60 ms of CPU.
  * The common case (a command that leaves nothing behind) makes no /proc
@@ -60,6 +67,10 @@
 #define HEADER_SIZE 5
 #define MAX_PAYLOAD (1u << 20) /* as guardwire.MAX_PAYLOAD */
 #define READ_CHUNK 65536
+/* Stdin bytes held for a command that does not read them: at this many the guard
+ * stops reading the session (the pipe, then TCP, then kubexec's own buffer fill
+ * up: flow control), instead of growing until the pod's OOM killer picks it. */
+#define PENDING_CAP (1u << 20)
 
 static const char USAGE[] =
     "usage: kubexec-guard [--heartbeat-timeout SECONDS] [--grace SECONDS] -- COMMAND...\n"
@@ -79,6 +90,7 @@ struct guard {
     int sigfd;
     int pipe_w;               /* the command's stdin, -1 once closed */
     int stdin_eof;            /* an E record came */
+    int writer_gone;          /* fd 0 hung up: read what is left, whatever the cap */
     /* bytes for the command not yet written (the pipe is non-blocking) */
     char *pending;
     size_t pending_off, pending_len, pending_cap;
@@ -451,18 +463,35 @@ static int exit_code(int status)
     return WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_LOST;
 }
 
+/* Holding stdin back: the command has not taken PENDING_CAP bytes yet. */
+static int withholding(const struct guard *g)
+{
+    return g->pipe_w >= 0 && g->pending_len >= PENDING_CAP && !g->writer_gone;
+}
+
 static int run(struct guard *g)
 {
     double deadline = g->heartbeat_timeout > 0 ? now() + g->heartbeat_timeout : 0;
+    int held = 0;
     while (!g->child_exited) {
+        /* While we hold stdin back, heartbeats wait unread behind the data: their
+         * absence is ours, not kubexec's, so the deadline is not kept, and it starts
+         * afresh once we read again. A session that ends meanwhile still shows as a
+         * hang-up on fd 0 (POLLHUP for a pipe, POLLRDHUP for a socket). */
+        int holding = withholding(g);
+        if (held && !holding && deadline > 0)
+            deadline = now() + g->heartbeat_timeout;
+        held = holding;
         struct pollfd p[3] = {
             {.fd = g->sigfd, .events = POLLIN},
-            {.fd = 0, .events = POLLIN},
+            {.fd = 0, .events = holding ? POLLRDHUP : POLLIN},
             {.fd = g->pipe_w >= 0 && g->pending_len ? g->pipe_w : -1, .events = POLLOUT},
         };
         enum verdict why = GO_ON;
-        if (poll(p, 3, deadline > 0 ? ms_until(deadline) : -1) > 0) {
-            if (p[1].revents)
+        if (poll(p, 3, deadline > 0 && !holding ? ms_until(deadline) : -1) > 0) {
+            if (p[1].revents && holding)
+                g->writer_gone = 1; /* what is left is bounded by the kernel's buffer */
+            else if (p[1].revents)
                 why = read_stdin(g, &deadline);
             if (p[2].revents)
                 flush(g);
@@ -470,7 +499,7 @@ static int run(struct guard *g)
                 drain_signals(g, 1);
         }
         reap(g);
-        if (why == GO_ON && deadline > 0 && now() >= deadline)
+        if (why == GO_ON && !holding && deadline > 0 && now() >= deadline)
             why = NO_HEARTBEAT;
         if (why != GO_ON && !g->child_exited) {
             say_why(g, why);
