@@ -27,9 +27,10 @@
  * Stdin the command has not read yet is held up to PENDING_CAP bytes; beyond
  * that the guard stops reading the session, so the pipe, TCP and kubexec's own
  * bounded buffer hold the writer back. Heartbeats then wait unread behind the
- * data, so the heartbeat deadline is not kept while the guard itself holds
- * stdin back (it restarts when reading does), and a session that ends meanwhile
- * is seen as a hang-up on fd 0.
+ * data: when the deadline passes while the guard holds stdin back, it reads
+ * ahead (to LOOKAHEAD_CAP) for the next heartbeat rather than blame kubexec,
+ * and kills only when nothing at all arrives for a whole timeout; a session
+ * that ends meanwhile is seen as a hang-up on fd 0.
  *
  * C rather than Python: it starts once per remote command in every pod, and
  * the Python guard's interpreter start and imports alone cost ~60 ms of CPU.
@@ -71,6 +72,9 @@
  * stops reading the session (the pipe, then TCP, then kubexec's own buffer fill
  * up: flow control), instead of growing until the pod's OOM killer picks it. */
 #define PENDING_CAP (1u << 20)
+/* When the heartbeat deadline passes while stdin is held back, the guard reads
+ * ahead past PENDING_CAP for a heartbeat, up to this many bytes. */
+#define LOOKAHEAD_CAP (16u << 20)
 
 static const char USAGE[] =
     "usage: kubexec-guard [--heartbeat-timeout SECONDS] [--grace SECONDS] -- COMMAND...\n"
@@ -91,6 +95,7 @@ struct guard {
     int pipe_w;               /* the command's stdin, -1 once closed */
     int stdin_eof;            /* an E record came */
     int writer_gone;          /* fd 0 hung up: read what is left, whatever the cap */
+    int lookahead;            /* reading ahead for a heartbeat (up to LOOKAHEAD_CAP) */
     /* bytes for the command not yet written (the pipe is non-blocking) */
     char *pending;
     size_t pending_off, pending_len, pending_cap;
@@ -357,6 +362,9 @@ static enum verdict feed(struct guard *g, const char *buf, size_t len)
         case 'E':
             g->stdin_eof = 1;
             break;
+        case 'H':
+            g->lookahead = 0; /* kubexec was alive when it sent this: hold back again */
+            break;
         case 'S':
             if (g->signo >= 0 && !g->child_exited)
                 killpg(g->pid, g->signo);
@@ -463,10 +471,12 @@ static int exit_code(int status)
     return WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_LOST;
 }
 
-/* Holding stdin back: the command has not taken PENDING_CAP bytes yet. */
+/* Holding stdin back: the command has not taken PENDING_CAP bytes yet (or, while
+ * reading ahead for a heartbeat, LOOKAHEAD_CAP). */
 static int withholding(const struct guard *g)
 {
-    return g->pipe_w >= 0 && g->pending_len >= PENDING_CAP && !g->writer_gone;
+    return g->pipe_w >= 0 && !g->writer_gone
+           && g->pending_len >= (g->lookahead ? LOOKAHEAD_CAP : PENDING_CAP);
 }
 
 static int run(struct guard *g)
@@ -475,20 +485,23 @@ static int run(struct guard *g)
     int held = 0;
     while (!g->child_exited) {
         /* While we hold stdin back, heartbeats wait unread behind the data: their
-         * absence is ours, not kubexec's, so the deadline is not kept, and it starts
-         * afresh once we read again. A session that ends meanwhile still shows as a
-         * hang-up on fd 0 (POLLHUP for a pipe, POLLRDHUP for a socket). */
+         * absence is ours, not kubexec's. So a deadline that passes then does not
+         * kill: we read ahead for a heartbeat instead, and kill only if nothing at
+         * all comes for a whole timeout while we read. A session that ends while
+         * we hold back shows as a hang-up on fd 0 (POLLHUP for a pipe, POLLRDHUP
+         * for a socket). At LOOKAHEAD_CAP nothing tells: the deadline waits. */
         int holding = withholding(g);
         if (held && !holding && deadline > 0)
-            deadline = now() + g->heartbeat_timeout;
+            deadline = now() + g->heartbeat_timeout; /* reading again: a fresh start */
         held = holding;
+        int blind = holding && g->lookahead;
         struct pollfd p[3] = {
             {.fd = g->sigfd, .events = POLLIN},
             {.fd = 0, .events = holding ? POLLRDHUP : POLLIN},
             {.fd = g->pipe_w >= 0 && g->pending_len ? g->pipe_w : -1, .events = POLLOUT},
         };
         enum verdict why = GO_ON;
-        if (poll(p, 3, deadline > 0 && !holding ? ms_until(deadline) : -1) > 0) {
+        if (poll(p, 3, deadline > 0 && !blind ? ms_until(deadline) : -1) > 0) {
             if (p[1].revents && holding)
                 g->writer_gone = 1; /* what is left is bounded by the kernel's buffer */
             else if (p[1].revents)
@@ -499,8 +512,14 @@ static int run(struct guard *g)
                 drain_signals(g, 1);
         }
         reap(g);
-        if (why == GO_ON && !holding && deadline > 0 && now() >= deadline)
-            why = NO_HEARTBEAT;
+        if (why == GO_ON && deadline > 0 && !blind && now() >= deadline) {
+            if (!holding)
+                why = NO_HEARTBEAT;
+            else {
+                g->lookahead = 1;
+                deadline = now() + g->heartbeat_timeout;
+            }
+        }
         if (why != GO_ON && !g->child_exited) {
             say_why(g, why);
             kill_tree(g);

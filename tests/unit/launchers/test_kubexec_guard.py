@@ -385,6 +385,24 @@ def test_a_full_stderr_pipe_does_not_keep_the_guard_from_killing(guards):
     assert wait_gone(pids) == []
 
 
+def test_a_writer_that_stops_while_stdin_is_held_back_is_seen_by_reading_ahead(guards):
+    """kubexec gone, the pipe still open (a kubelet may leave a dropped session's stdin
+    open): the guard reads ahead for a heartbeat, finds the pipe dry for a whole
+    timeout, and ends the tree, however long the command leaves its stdin unread."""
+    writer = framed_writer(8 << 20)
+    proc = guard_fed_by(writer, "echo $$; exec sleep 300", timeout=1)
+    guards.extend([proc, writer])
+    pids = read_pids(proc, 1)
+    wait_stalled(writer.pid, 8 << 20)
+    writer.send_signal(signal.SIGSTOP)  # alive for the kernel, silent for the guard
+    try:
+        assert proc.wait(30) == 255
+        assert wait_gone(pids) == []
+        assert "no heartbeat from kubexec for 1 s" in guard_says(proc)
+    finally:
+        writer.send_signal(signal.SIGCONT)
+
+
 @pytest.fixture(scope="module")
 def sanitized_guard(tmp_path_factory) -> str:
     """The guard built with AddressSanitizer and UBSan, any finding fatal."""
