@@ -42,6 +42,7 @@ MAGIC = b"KX1"
 START_WAIT = 3.0  # s: how long a call waits for a master being started
 _MAX_PATH = 108  # sun_path, NUL included: a longer socket path cannot be bound
 _FORWARDED = (_signal.SIGTERM, _signal.SIGINT, _signal.SIGHUP)
+why_not = ""  # when run() returns None: why no master took the call (kubexec -v says it)
 
 
 def control_dir(env: Mapping[str, str] | None = None) -> str:
