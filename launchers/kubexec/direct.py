@@ -84,7 +84,7 @@ Environment (seconds; a value that is not a number is refused):
                         never started twice.
   KUBEXEC_SIGNAL_WAIT         default 3: how long to wait for the remote exit after
                         forwarding a signal.
-  KUBEXEC_CONTROL_PERSIST     default 0 (off). N > 0: share one warm control master per
+  KUBEXEC_CONTROL_PERSIST     default 0 (off). N > 0 (finite): one warm control master per
                         user (as ssh's ControlMaster/ControlPersist): each kubexec
                         hands its stdin/stdout/stderr to it over a private unix
                         socket and costs a fraction of a direct call; the master

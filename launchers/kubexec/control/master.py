@@ -1,18 +1,22 @@
 """The per-user control master behind `KUBEXEC_CONTROL_PERSIST` (see control/client.py).
 
-    python -m launchers.kubexec.control.master LOCK_FD SOCKET PERSIST
+    python -I -m launchers.kubexec.control.master LOCK_FD DIR_FD TAG PERSIST
 
-Started on demand by the kubexec call that took the lock next to SOCKET; holds
-that lock for its whole life, so one master serves a socket. It imports the
-direct path once (ssl, the exec client, YAML) and forks one child per call.
-The child puts the caller's fds on its 0, 1, 2, takes the caller's argv, cwd
-and environment, and runs `direct.main`: each call behaves as a direct
-kubexec would, minus the interpreter start and the imports.
+Started on demand by the kubexec call that took the lock in the control
+directory (DIR_FD, checked by the caller: control/rundir.py); holds that lock
+for its whole life, so one master serves a socket. It imports the direct path
+once (ssl, the exec client, YAML) and forks one child per call. The child
+puts the caller's fds on its 0, 1, 2, takes the caller's argv, cwd and
+environment, and runs `direct.main`: each call behaves as a direct kubexec
+would, minus the interpreter start and the imports.
 
-Only our own uid is served (SO_PEERCRED); the socket is 0600 in a 0700
-directory. The master exits once it has had no call and no running child for
-PERSIST seconds; it unlinks its socket first, then serves what is still queued,
-so no call that connected is dropped unanswered.
+A child can only `_exit`: it is wrapped whole, its inherited handlers are reset
+before it runs a line of its own (signals are blocked across the fork), and the
+request is checked (control/request.py) before anything is acted on. An error
+in it is one line on the caller's stderr. Only our own uid is served
+(SO_PEERCRED); the socket is 0600 in a 0700 directory. The master exits once it
+has had no call and no running child for PERSIST seconds; it unlinks its socket
+first, then serves what is still queued, so no call that connected is dropped.
 """
 
 from __future__ import annotations
@@ -26,37 +30,37 @@ import signal
 import socket
 import sys
 import time
-from typing import Optional
+from typing import NoReturn, Optional
 
 from launchers.kubexec import direct
-from launchers.kubexec.control import client
+from launchers.kubexec.control import client, request, rundir
 
-_REQUEST_TIMEOUT = 10.0  # s: a caller that connected sends its request at once
-_held: list[int] = []  # the lock's fd: children close it, or a long session would keep it
+_REQUEST_TIMEOUT = 10.0  # s: a caller that connected sends its whole request at once
+_CHILD_RESETS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGIO)
+_RELAYED = frozenset((signal.SIGTERM, signal.SIGINT, signal.SIGHUP))  # what a caller sends
+_held: list[int] = []  # the lock's and the directory's fds: children close them
 
 
 def receive(conn: socket.socket) -> tuple[list[str], str, dict[str, str], list[int]]:
-    """(argv, cwd, environment, fds) of one call, as client.encode_request made it."""
+    """(argv, cwd, environment, fds) of one call, checked; BadRequest or OSError if not."""
+    end = time.monotonic() + _REQUEST_TIMEOUT
     conn.settimeout(_REQUEST_TIMEOUT)
-    data, fds, _flags, _addr = socket.recv_fds(conn, 65536, 3)
-    if len(fds) != 3 or len(data) < 4:
-        raise ValueError("bad request")
-    size = int.from_bytes(data[:4], "big")
+    data, fds, _flags, _addr = socket.recv_fds(conn, request.FIRST_CHUNK + 4, 3)
+    if len(fds) != 3:
+        for fd in fds:
+            os.close(fd)
+        raise request.BadRequest("no stdio with the request")
+    size = request.body_size(data)
     body = bytearray(data[4:])
     while len(body) < size:
-        more = conn.recv(size - len(body))
+        conn.settimeout(max(0.001, end - time.monotonic()))
+        more = conn.recv(min(size - len(body), 1 << 20))
         if not more:
-            raise ValueError("short request")
+            raise request.BadRequest("short request")
         body += more
-    fields = bytes(body).split(b"\0")
-    if fields[0] != client.MAGIC:
-        raise ValueError("not a kubexec request")
-    cwd, argc = os.fsdecode(fields[1]), int(fields[2])
-    args = [os.fsdecode(f) for f in fields[3 : 3 + argc]]
-    env = {}
-    for entry in fields[3 + argc :]:
-        key, _, value = os.fsdecode(entry).partition("=")
-        env[key] = value
+    if len(body) != size:
+        raise request.BadRequest("request longer than it says")
+    args, cwd, env = request.decode(bytes(body))
     return args, cwd, env, fds
 
 
@@ -80,7 +84,8 @@ def _watch_caller(conn: socket.socket, gone: list[bool]) -> None:
                 os.kill(os.getpid(), signal.SIGHUP)
                 return
             for signo in data:
-                os.kill(os.getpid(), signo)
+                if signo in _RELAYED:  # a stray byte is no signal to raise (9? 19?)
+                    os.kill(os.getpid(), signo)
 
     conn.setblocking(False)
     signal.signal(signal.SIGIO, readable)
@@ -90,28 +95,28 @@ def _watch_caller(conn: socket.socket, gone: list[bool]) -> None:
     readable(signal.SIGIO, None)  # what came before O_ASYNC was set
 
 
-def serve_one(conn: socket.socket) -> None:
-    """In the forked child: run one call to its end, answer its status byte, exit."""
+def serve_one(conn: socket.socket) -> int:
+    """In the forked child: run one call to its end, answer its status byte."""
     try:
         args, cwd, env, fds = receive(conn)
     except (OSError, ValueError):
-        os._exit(client.EXIT_FAILURE)
+        return client.EXIT_FAILURE  # nothing started; the caller says so (no status byte)
     for target, fd in enumerate(fds):
         os.dup2(fd, target)
     for fd in set(fds) - {0, 1, 2}:
         os.close(fd)
     os.environ.clear()
-    os.environ.update(env)
+    os.environ.update(env)  # (names checked: putenv cannot refuse them)
     with contextlib.suppress(OSError):
         os.chdir(cwd)
-    for signo in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(signo, signal.SIG_DFL)
     gone: list[bool] = []
-    _watch_caller(conn, gone)
     status = client.EXIT_FAILURE
     try:
+        _watch_caller(conn, gone)
         # The caller watches its own parent; ours is the master, which may go first.
         status = direct.main(args, watch_parent=False)
+    except BaseException as exc:  # noqa: BLE001 - never silent, never back into the master
+        _complain(exc)
     finally:
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
@@ -121,19 +126,42 @@ def serve_one(conn: socket.socket) -> None:
             if not gone:
                 conn.setblocking(True)
                 conn.send(bytes([status & 0xFF]))
-        os._exit(0)
+    return status
+
+
+def _complain(exc: BaseException) -> None:
+    """One line on the caller's stderr (fd 2 is the caller's by now)."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    with contextlib.suppress(OSError):
+        os.write(2, f"kubexec: control master: internal error: {text}\n".encode())
+
+
+def _child(conn: socket.socket, listener: socket.socket, mask: set[int]) -> NoReturn:
+    """The forked child, whole: whatever happens, it ends here."""
+    status = client.EXIT_FAILURE
+    try:
+        for signo in _CHILD_RESETS:  # the master's SIGTERM handler would unwind into serve()
+            signal.signal(signo, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        listener.close()
+        for fd in _held:
+            os.close(fd)
+        status = serve_one(conn)
+    except BaseException as exc:  # noqa: BLE001 - a child must never return into the master
+        _complain(exc)
+    finally:
+        os._exit(status & 0xFF)
 
 
 def _fork_for(conn: socket.socket, listener: socket.socket, children: set[int]) -> None:
     if client.peer_uid(conn) != os.getuid():
         conn.close()
         return
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, _CHILD_RESETS)
     pid = os.fork()
     if pid == 0:
-        listener.close()
-        for fd in _held:
-            os.close(fd)
-        serve_one(conn)
+        _child(conn, listener, mask)
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
     conn.close()
     children.add(pid)
 
@@ -190,33 +218,44 @@ def _warm() -> None:
         config.load_config(env=os.environ).ssl_context()
 
 
+def _inode(dirfd: int, name: str) -> Optional[int]:
+    try:
+        return os.stat(name, dir_fd=dirfd, follow_symlinks=False).st_ino
+    except OSError:
+        return None
+
+
 def main(argv: list[str]) -> int:
-    lock, path, persist = int(argv[0]), argv[1], float(argv[2])
-    os.set_inheritable(lock, False)
-    _held.append(lock)
-    os.ftruncate(lock, 0)
+    lock, dirfd, tag, persist = int(argv[0]), int(argv[1]), argv[2], argv[3]
+    if not client.positive_seconds(persist):
+        return 2  # nan, inf, 1e999: a master that never idles out
+    for fd in (lock, dirfd):
+        os.set_inheritable(fd, False)
+        _held.append(fd)
+    os.ftruncate(lock, 0)  # (the lock was opened O_NOFOLLOW in the checked directory)
     os.write(lock, f"{os.getpid()}\n".encode())  # who holds it: for `kill` and for tests
     _warm()
+    name = request.socket_name(tag)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)  # a dead master's: we hold the lock, so no live one owns it
+        os.unlink(name, dir_fd=dirfd)  # a dead master's: we hold the lock, so no live one's
     old = os.umask(0o177)
     try:
-        listener.bind(path)
+        rundir.in_dir(dirfd, lambda: listener.bind(name))
     finally:
         os.umask(old)
     listener.listen(1024)
-    inode: Optional[int] = os.stat(path).st_ino
+    inode = _inode(dirfd, name)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     # What is imported now is shared with every child: keep the collector off it, or its
     # passes would write to (copy) those pages in each child.
     gc.freeze()
     try:
-        serve(listener, persist)
+        serve(listener, float(persist))
     finally:
-        with contextlib.suppress(OSError):
-            if os.stat(path).st_ino == inode:
-                os.unlink(path)
+        if inode is not None and _inode(dirfd, name) == inode:
+            with contextlib.suppress(OSError):
+                os.unlink(name, dir_fd=dirfd)
         _drain(listener)
         listener.close()
     return 0
