@@ -118,10 +118,12 @@ def _start_master(dirfd: int, tag: str, persist: str) -> bool:
                 for fd in (lock, dirfd):  # the master holds the lock while it lives
                     os.set_inheritable(fd, True)
                 # -I: the first caller's PYTHONPATH, user site and cwd do not pick the code
-                # that serves every later call
-                os.execv(sys.executable, [sys.executable, "-I", "-m",
-                                          "launchers.kubexec.control.master",
-                                          str(lock), str(dirfd), tag, persist])
+                # that serves every later call. Only entries putenv can set again: each
+                # child replaces the environment, and unsetenv("") of an `=x` would fail.
+                env = {k: v for k, v in os.environ.items() if k and "=" not in k}
+                os.execve(sys.executable, [sys.executable, "-I", "-m",
+                                           "launchers.kubexec.control.master",
+                                           str(lock), str(dirfd), tag, persist], env)
         finally:
             os._exit(0)
     os.waitpid(pid, 0)

@@ -419,6 +419,18 @@ def test_a_command_the_master_took_is_never_run_again_directly(stub, runtime, tm
         call.communicate()
 
 
+def serving_child(master: int, before: set[int]) -> psutil.Process:
+    """The child the master forked for a call made after `before` was taken (the last
+    call's child may still be there, a zombie until the master's next loop reaps it)."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        for child in psutil.Process(master).children():
+            if child.pid not in before and child.status() != psutil.STATUS_ZOMBIE:
+                return child
+        time.sleep(0.05)
+    raise AssertionError("the master forked no child for the call")
+
+
 def _master_processes(master: int) -> list[int]:
     """The master and any process running its code (a child that fell into serve())."""
     cmdline = psutil.Process(master).cmdline()
@@ -493,13 +505,11 @@ def test_sigterm_to_a_child_waiting_for_its_request_ends_only_the_child(stub, ru
     """The master's own SIGTERM handler (sys.exit) was the child's too: it unwound into
     the master's loop and its cleanup removed the live socket."""
     master, inode = _one_master(stub, runtime)
+    before = {child.pid for child in psutil.Process(master).children()}
     sock = socket.socket(socket.AF_UNIX)
     sock.connect(str(socket_of(runtime)))
     try:
-        deadline = time.monotonic() + 15
-        while not psutil.Process(master).children() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        (child,) = psutil.Process(master).children()
+        child = serving_child(master, before)
         child.send_signal(signal.SIGTERM)
         child.wait(15)
     finally:
@@ -527,12 +537,21 @@ def test_stray_bytes_on_the_signal_channel_are_no_signals(stub, runtime):
     _still_the_only_master(stub, runtime, master, inode)
 
 
-def test_an_environment_entry_without_a_name_is_left_out(stub):
-    """`env '=x' kubexec ...` gave 255, a traceback, and a master orphaned for good."""
+def test_an_environment_entry_without_a_name_is_left_out(stub, tmp_path):
+    """`env '=x' kubexec ...` gave 255, a traceback, and a master orphaned for good. The
+    first call here starts the master (which must not inherit the entry either: each
+    child replaces its environment), the second is served by it."""
     _, kc = stub
-    result = subprocess.run(["/usr/bin/env", "=x", *direct.KUBEXEC, "pod-a", "echo ok"],
-                            capture_output=True, env=direct.kubexec_env(kc), timeout=60)
-    assert (result.returncode, result.stdout, result.stderr) == (0, b"ok\n", b"")
+    tmp_path.chmod(0o700)
+    env = direct.kubexec_env(kc, XDG_RUNTIME_DIR=str(tmp_path))
+    try:
+        for _ in range(2):
+            result = subprocess.run(["/usr/bin/env", "=x", *direct.KUBEXEC, "pod-a", "echo ok"],
+                                    capture_output=True, env=env, timeout=60)
+            assert (result.returncode, result.stdout, result.stderr) == (0, b"ok\n", b"")
+        assert len(_masters(tmp_path)) == 1
+    finally:
+        _stop_masters(tmp_path)
 
 
 def test_the_master_ignores_the_first_callers_pythonpath(stub, tmp_path):
@@ -574,3 +593,40 @@ def test_request_checks():
             request.decode(bad)
     with pytest.raises(request.BadRequest):
         request.body_size((request.MAX_SIZE + 1).to_bytes(4, "big"))
+
+
+CHILD_FAILS = """
+import socket, sys
+from launchers.kubexec import direct
+from launchers.kubexec.control import master
+def fails(*args, **kwargs):
+    raise RuntimeError("a bug,\\nover two lines")
+direct.main = fails  # a unit test's stand-in: whatever a child can meet that nobody foresaw
+sys.exit(master.serve_one(socket.socket(fileno=int(sys.argv[1]))))
+"""
+
+
+def test_an_error_in_a_masters_child_is_one_line_and_255():
+    """Errors inside a master child gave a silent 255: now one line on the caller's stderr."""
+    ours, theirs = socket.socketpair()
+    err_r, err_w = os.pipe()
+    null = os.open(os.devnull, os.O_RDWR)
+    child = subprocess.Popen([sys.executable, "-c", CHILD_FAILS, str(theirs.fileno())],
+                             pass_fds=(theirs.fileno(),), cwd=direct.REPO)
+    theirs.close()
+    try:
+        ours.sendmsg([request.encode(["pod-a", "true"], "/", {"A": "1"})],
+                     [(socket.SOL_SOCKET, socket.SCM_RIGHTS,
+                       b"".join(fd.to_bytes(4, sys.byteorder) for fd in (null, null, err_w)))])
+        os.close(err_w)
+        ours.settimeout(60)
+        assert ours.recv(1) == b"\xff"
+        assert child.wait(60) == 255
+        assert os.read(err_r, 4096).decode().splitlines() == [
+            "kubexec: control master: internal error: RuntimeError: a bug, over two lines"]
+    finally:
+        child.kill()
+        child.wait()
+        ours.close()
+        os.close(err_r)
+        os.close(null)

@@ -140,11 +140,12 @@ def test_open_control_directory_sends_the_call_to_python_which_goes_direct(stub,
 
 def test_closed_stdin_is_handed_over_as_dev_null_by_the_front_itself(stub, runtime):
     _, kc = stub
-    _a_master(kc, runtime)
+    master = _a_master(kc, runtime)
+    before = {child.pid for child in psutil.Process(master).children()}
     proc, exe = _sleeping([str(FRONT)], kc, preexec=lambda: os.close(0))
     try:
         assert exe == os.path.realpath(FRONT)
-        (child,) = psutil.Process(_masters(runtime)[0]).children()
+        child = control.serving_child(master, before)
         assert os.readlink(f"/proc/{child.pid}/fd/0") == "/dev/null"
     finally:
         _end(proc)
