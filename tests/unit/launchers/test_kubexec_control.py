@@ -63,8 +63,9 @@ def socket_of(runtime: Path) -> Path:
 
 
 def _masters(runtime: Path) -> list[int]:
+    """The live masters of this install (its tag: /tmp holds other installs' too)."""
     pids = []
-    for lock in runtime.glob("kubexec-*/master-*.lock"):
+    for lock in runtime.glob(f"kubexec-*/{request.lock_name(control_client.code_tag())}"):
         text = lock.read_text().strip()
         if text.isdigit() and alive(int(text)):
             pids.append(int(text))
