@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from bench.record import write_json
-from launchers import guard_protocol as wire
+from launchers.exec import guardwire as wire
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "guard.json"

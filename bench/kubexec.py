@@ -53,10 +53,11 @@ REAPED = 1.5  # s: the master reaps its children within 1 s; their CPU is counte
 
 def _master_cpu_s() -> float:
     """CPU of every live kubexec control master of this user, with its reaped children."""
-    from launchers import control_client
+    from launchers.kubexec.control import rundir
 
+    base, _ = rundir.base_dir(os.environ)
     total = 0.0
-    for lock in Path(control_client.control_dir()).glob("master-*.lock"):
+    for lock in Path(base, f"kubexec-{os.getuid()}").glob("master-*.lock"):
         try:
             fields = Path(f"/proc/{int(lock.read_text())}/stat").read_text().rsplit(")", 1)[1]
         except (OSError, ValueError):

@@ -2,32 +2,39 @@
  * `kubexec-py` beside it.
  *
  * With KUBEXEC_CONTROL_PERSIST > 0 most calls are handed to the user's warm
- * control master (launchers/control_master.py), which does all the work; the
- * Python control client (launchers/control_client.py) paid a whole interpreter
- * start for ~1 ms of socket work, once per PRRTE daemon. This file speaks the
- * same client protocol without an interpreter:
+ * control master (launchers/kubexec/control/master.py), which does all the
+ * work; the Python control client (launchers/kubexec/control/client.py) paid a
+ * whole interpreter start for ~1 ms of socket work, once per PRRTE daemon. This
+ * file speaks the same client protocol without an interpreter:
  *
- *     1. socket $XDG_RUNTIME_DIR/kubexec-UID/master-TAG.sock (else /tmp/...),
- *        TAG = crc32 of the real path of the directory holding this program,
- *        which is the Python side's realpath(dirname(sys.executable)) when we
- *        are installed in the venv's bin; the directory must be a real one,
- *        ours, 0700; the master must run as our uid (SO_PEERCRED);
- *     2. one request: 4-byte big-endian length, then NUL-separated "KX1", cwd,
- *        argc, argv..., KEY=VALUE..., with fds 0, 1, 2 (SCM_RIGHTS; /dev/null
- *        for a closed one);
- *     3. SIGTERM/SIGINT/SIGHUP forwarded as one byte each; a changed parent
+ *     1. the control directory as control/rundir.py opens it: the base
+ *        ($XDG_RUNTIME_DIR if absolute, ours and 0700, else /tmp), then
+ *        kubexec-UID in it by O_NOFOLLOW, checked on the fd (ours, 0700);
+ *     2. its socket master-TAG-vVERSION.sock, connected by that name with the
+ *        directory as our cwd for the call; TAG = crc32 of the real path of the
+ *        directory holding this program (the Python side's
+ *        realpath(dirname(sys.executable)) when installed in the venv's bin);
+ *        the master must run as our uid (SO_PEERCRED);
+ *     3. one request (control/request.py): 4-byte big-endian length, then
+ *        NUL-separated "KX<VERSION>", cwd, argc, argv..., KEY=VALUE..., with
+ *        fds 0, 1, 2 (SCM_RIGHTS);
+ *     4. SIGTERM/SIGINT/SIGHUP forwarded as one byte each; a changed parent
  *        (our launcher died) reported as SIGHUP; exit with the status byte.
  *
  * Anything else goes to the Python kubexec by execv, argv unchanged: no
  * PERSIST (the direct path), no master answering (the Python client has the
  * lock logic that starts one; the next calls find it), or a request that could
  * not be handed over. We fall back only before the master had the whole
- * request, so a command is never started twice.
+ * request, so a command is never started twice. Every wait is bounded or
+ * interruptible: the connect does not wait (a master with a full backlog is no
+ * master), a signal while the request is being sent abandons it, and after a
+ * forwarded signal the status is waited for only so long.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -41,7 +48,12 @@
 #include <unistd.h>
 
 #define EXIT_FAILURE_KX 255
-#define FIRST_CHUNK 4096 /* as control_client.run: the fds ride on a small first part */
+#define PROTOCOL_VERSION 2       /* as control/request.py VERSION */
+#define MAGIC "KX2"              /* "KX" + PROTOCOL_VERSION */
+#define FIRST_CHUNK 4096         /* as request.FIRST_CHUNK: the fds ride on a small first part */
+#define MAX_SIZE (16u << 20)     /* as request.MAX_SIZE */
+#define SEND_WAIT_MS 10000       /* as client.SEND_WAIT */
+#define DIR_FLAGS (O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
 
 static const int FORWARDED[] = {SIGTERM, SIGINT, SIGHUP};
 #define NFORWARDED (sizeof FORWARDED / sizeof FORWARDED[0])
@@ -63,7 +75,46 @@ static void __attribute__((noreturn)) run_python(void)
     _exit(EXIT_FAILURE_KX);
 }
 
-/* A number as Python's float() reads it, decimal only; <= 0 and NaN are "no". */
+/* OpenSSH's sanitise_stdfd: a closed 0, 1 or 2 becomes /dev/null before we open
+ * anything, so no fd of ours lands there and is handed over as the call's stdio. */
+static void sanitise_stdfd(void)
+{
+    for (int fd = 0; fd < 3; fd++)
+        if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd)
+            _exit(EXIT_FAILURE_KX);
+}
+
+/* Where this program lives: /proc/self/exe, else argv[0] (as a path, or found on
+ * PATH as execvp would): without /proc we still run. 0 if not found. */
+static int find_self_dir(const char *argv0)
+{
+    char found[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self_dir, sizeof self_dir - 1);
+    if (n > 0 && (size_t)n < sizeof self_dir - 1)
+        self_dir[n] = '\0';
+    else if (strchr(argv0, '/')) {
+        if (!realpath(argv0, self_dir))
+            return 0;
+    } else {
+        const char *path = getenv("PATH");
+        const char *p = path && *path ? path : "/usr/local/bin:/usr/bin:/bin";
+        for (;;) {
+            size_t len = strcspn(p, ":");
+            snprintf(found, sizeof found, "%.*s%s%s", (int)len, p, len ? "/" : "", argv0);
+            if (access(found, X_OK) == 0 && realpath(found, self_dir))
+                break;
+            if (!p[len])
+                return 0;
+            p += len + 1;
+        }
+    }
+    char *slash = strrchr(self_dir, '/');
+    if (slash)
+        *(slash == self_dir ? slash + 1 : slash) = '\0';
+    return 1;
+}
+
+/* A finite number of seconds > 0, as Python's float() reads it (decimal only). */
 static int positive(const char *text)
 {
     if (!text || !*text)
@@ -78,26 +129,26 @@ static int positive(const char *text)
         return 0;
     while (*end == ' ' || *end == '\t' || *end == '\n')
         end++;
-    return *end == '\0' && value > 0;
+    return *end == '\0' && value > 0 && isfinite(value);
 }
 
-/* KUBEXEC_HEARTBEAT_INTERVAL in ms: bad, <= 0 or missing means 5 s. */
-static int heartbeat_ms(void)
+/* A setting in seconds, as milliseconds: bad, <= 0 or missing means `fallback`. */
+static int setting_ms(const char *name, double fallback)
 {
-    const char *text = getenv("KUBEXEC_HEARTBEAT_INTERVAL");
+    const char *text = getenv(name);
     char *end;
-    double value = 5;
+    double value = fallback;
     if (text && *text) {
         value = strtod(text, &end);
         while (*end == ' ' || *end == '\t' || *end == '\n')
             end++;
         if (end == text || *end != '\0')
-            value = 5;
+            value = fallback;
     }
-    if (!(value > 0))
-        value = 5;
+    if (!(value > 0) || !isfinite(value))
+        value = fallback;
     value = value * 1000 + 0.999; /* whole ms, rounded up: 0.0001 s is not "no wait" */
-    return value > INT_MAX ? INT_MAX : (int)value;
+    return value > INT_MAX / 4 ? INT_MAX / 4 : (int)value;
 }
 
 /* zlib's crc32 (reflected, polynomial 0xEDB88320), as Python's zlib.crc32. */
@@ -112,70 +163,96 @@ static uint32_t crc32_of(const char *s)
     return ~crc;
 }
 
-/* As control_client.private_dir: made 0700 if missing; a real directory, ours, closed. */
-static int private_dir(const char *path)
+/* As rundir.open_dir: an fd of our control directory, checked on the fd, or -1. */
+static int control_dir(void)
 {
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    int is_xdg = xdg && xdg[0] == '/'; /* XDG: a relative path is to be ignored */
+    uid_t uid = getuid();
+    char name[32];
     struct stat st;
-    if (mkdir(path, 0700) < 0 && errno != EEXIST)
-        return 0;
-    if (lstat(path, &st) < 0)
-        return 0;
-    return S_ISDIR(st.st_mode) && st.st_uid == getuid() && (st.st_mode & 077) == 0;
+    int fd = -1, parent = open(is_xdg ? xdg : "/tmp", DIR_FLAGS);
+    if (parent < 0 || fstat(parent, &st) < 0)
+        goto out;
+    if (is_xdg ? st.st_uid != uid || (st.st_mode & 077)
+               : (st.st_uid != 0 && st.st_uid != uid)
+                     || ((st.st_mode & 022) && !(st.st_mode & S_ISVTX)))
+        goto out;
+    snprintf(name, sizeof name, "kubexec-%u", (unsigned)uid);
+    if (mkdirat(parent, name, 0700) < 0 && errno != EEXIST)
+        goto out;
+    fd = openat(parent, name, DIR_FLAGS);
+    if (fd >= 0 && (fstat(fd, &st) < 0 || st.st_uid != uid || (st.st_mode & 077))) {
+        close(fd);
+        fd = -1;
+    }
+out:
+    if (parent >= 0)
+        close(parent);
+    return fd;
 }
 
-/* A connected socket to a master of our uid, above fd 2, or -1. */
-static int connect_master(const char *path)
+/* A connected socket to a master of our uid, or -1; never waits for an accept. */
+static int connect_master(int dir, const char *name)
 {
     struct sockaddr_un addr = {.sun_family = AF_UNIX};
     struct ucred cred;
     socklen_t len = sizeof cred;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    if (fd <= 2) { /* a closed stdio fd: it is sent as /dev/null, not as our socket */
-        int high = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-        close(fd);
-        if ((fd = high) < 0)
-            return -1;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int here = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int ok = fd >= 0 && here >= 0 && fchdir(dir) == 0;
+    if (ok) {
+        memcpy(addr.sun_path, name, strlen(name) + 1);
+        ok = connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0;
+        if (fchdir(here) < 0)
+            ok = 0;
     }
-    memcpy(addr.sun_path, path, strlen(path) + 1);
-    if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0
-        || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0
+    if (here >= 0)
+        close(here);
+    if (!ok || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0
         || cred.uid != getuid()) {
-        close(fd);
+        if (fd >= 0)
+            close(fd);
         return -1;
     }
     return fd;
 }
 
-/* The request body as control_client.encode_request makes it; NULL if out of memory. */
+/* A name a direct call's getenv could see and putenv could set again. */
+static int env_entry(const char *e)
+{
+    return e[0] != '=' && strchr(e, '=') != NULL;
+}
+
+/* The request as control/request.py encode() makes it; NULL if out of memory or too big. */
 static char *encode_request(int argc, char **argv, size_t *size)
 {
     char *cwd = getcwd(NULL, 0);
     const char *dir = cwd ? cwd : "/";
     char count[16];
     snprintf(count, sizeof count, "%d", argc - 1);
-    size_t body = 3 + 1 + strlen(dir) + 1 + strlen(count);
+    size_t body = strlen(MAGIC) + 1 + strlen(dir) + 1 + strlen(count);
     for (int i = 1; i < argc; i++)
         body += 1 + strlen(argv[i]);
     for (char **e = environ; *e; e++)
-        if (strchr(*e, '=')) /* as os.environ, which skips entries without one */
+        if (env_entry(*e))
             body += 1 + strlen(*e);
-    char *buf = malloc(4 + body + 1), *p = buf + 4; /* + the last field's NUL */
+    char *buf = body <= MAX_SIZE ? malloc(4 + body + 1) : NULL; /* + the last NUL */
     if (!buf) {
         free(cwd);
         return NULL;
     }
+    char *p = buf + 4;
     buf[0] = (char)(body >> 24), buf[1] = (char)(body >> 16);
     buf[2] = (char)(body >> 8), buf[3] = (char)body;
 #define FIELD(s) (p = stpcpy(p, (s)) + 1) /* the NUL after it separates the fields */
-    FIELD("KX1");
+    FIELD(MAGIC);
     FIELD(dir);
     FIELD(count);
     for (int i = 1; i < argc; i++)
         FIELD(argv[i]);
     for (char **e = environ; *e; e++)
-        if (strchr(*e, '='))
+        if (env_entry(*e))
             FIELD(*e);
 #undef FIELD
     free(cwd);
@@ -183,15 +260,36 @@ static char *encode_request(int argc, char **argv, size_t *size)
     return buf;
 }
 
-/* Hand the request and fds 0, 1, 2 over; 0 if the master did not get all of it. */
-static int send_request(int sock, const char *req, size_t size, const int closed[3])
+static double now_ms(void)
 {
-    int fds[3];
-    for (int fd = 0; fd < 3; fd++) {
-        fds[fd] = closed[fd] ? open("/dev/null", O_RDWR | O_CLOEXEC) : fd;
-        if (fds[fd] < 0)
-            return 0;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* Wait until `sock` takes more, with the forwarded signals let in meanwhile: 0 once
+ * writable, -1 on a signal (the caller gives up) or when the time is over. */
+static int wait_writable(int sock, const sigset_t *open_mask, double end_ms)
+{
+    for (;;) {
+        double left = end_ms - now_ms();
+        if (left <= 0 || first_signal)
+            return -1;
+        struct pollfd pfd = {.fd = sock, .events = POLLOUT};
+        long ms = (long)left + 1;
+        struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000L};
+        int ready = ppoll(&pfd, 1, &ts, open_mask);
+        if (ready > 0)
+            return pfd.revents & POLLOUT ? 0 : -1;
+        if (ready < 0 && errno != EINTR)
+            return -1;
     }
+}
+
+/* Hand the request and fds 0, 1, 2 over; 0 if the master did not get all of it. */
+static int send_request(int sock, const char *req, size_t size, const sigset_t *open_mask)
+{
+    int fds[3] = {0, 1, 2};
     union {
         struct cmsghdr align;
         char buf[CMSG_SPACE(sizeof fds)];
@@ -206,20 +304,18 @@ static int send_request(int sock, const char *req, size_t size, const int closed
     cmsg->cmsg_type = SCM_RIGHTS;
     cmsg->cmsg_len = CMSG_LEN(sizeof fds);
     memcpy(CMSG_DATA(cmsg), fds, sizeof fds);
+    double end = now_ms() + SEND_WAIT_MS;
     ssize_t sent;
-    do
-        sent = sendmsg(sock, &msg, MSG_NOSIGNAL);
-    while (sent < 0 && errno == EINTR);
-    for (int fd = 0; fd < 3; fd++)
-        if (closed[fd])
-            close(fds[fd]); /* the master has its own copy now */
-    if (sent <= 0)
-        return 0;
-    for (size_t done = (size_t)sent; done < size; done += (size_t)sent) {
+    while ((sent = sendmsg(sock, &msg, MSG_NOSIGNAL)) < 0) {
+        if ((errno != EAGAIN && errno != EINTR) || wait_writable(sock, open_mask, end) < 0)
+            return 0;
+    }
+    for (size_t done = (size_t)sent; done < size;) {
         sent = send(sock, req + done, size - done, MSG_NOSIGNAL);
-        if (sent < 0 && errno == EINTR)
-            sent = 0;
-        else if (sent <= 0)
+        if (sent > 0)
+            done += (size_t)sent;
+        else if ((sent < 0 && errno != EAGAIN && errno != EINTR)
+                 || wait_writable(sock, open_mask, end) < 0)
             return 0;
     }
     return 1;
@@ -238,37 +334,43 @@ static void forward(int signo)
     errno = saved;
 }
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 /* The status byte; 128+signal or 255 and one line when the session ends without it. */
 static int wait_status(int sock)
 {
-    int interval = heartbeat_ms();
+    int interval = setting_ms("KUBEXEC_HEARTBEAT_INTERVAL", 5);
+    /* After a forwarded signal the child waits KUBEXEC_SIGNAL_WAIT for the remote exit,
+     * then as long for the kill record: past that, the master is wedged. */
+    int grace = 2 * setting_ms("KUBEXEC_SIGNAL_WAIT", 3) + 5000;
     pid_t parent = getppid();
-    double next = now_ms() + interval;
+    double next = now_ms() + interval, give_up = 0;
     for (;;) {
+        if (first_signal && !give_up)
+            give_up = now_ms() + grace;
+        if (give_up && now_ms() >= give_up) {
+            dprintf(2, "kubexec: control master gave no exit status %g s after signal %d: "
+                       "leaving it\n", grace / 1000.0, (int)first_signal);
+            return 128 + first_signal;
+        }
+        double until = give_up && give_up < next ? give_up : next;
         struct pollfd pfd = {.fd = sock, .events = POLLIN};
-        double left = next - now_ms();
+        double left = until - now_ms();
         int ready = left > 0 ? poll(&pfd, 1, left > INT_MAX ? INT_MAX : (int)left + 1) : 0;
         if (ready < 0 && errno == EINTR)
             continue;
         if (ready == 0) {
-            if (getppid() != parent) {
-                /* Our launcher died without killing us: its remote daemon must not outlive it. */
-                parent = getppid();
-                forward(SIGHUP);
+            if (now_ms() >= next) {
+                if (getppid() != parent) {
+                    /* Our launcher died without killing us: its remote daemon must go too. */
+                    parent = getppid();
+                    forward(SIGHUP);
+                }
+                next = now_ms() + interval;
             }
-            next = now_ms() + interval;
             continue;
         }
         unsigned char byte;
         ssize_t got = ready > 0 ? recv(sock, &byte, 1, 0) : -1;
-        if (got < 0 && errno == EINTR)
+        if (got < 0 && (errno == EINTR || errno == EAGAIN))
             continue;
         if (got == 1)
             return byte;
@@ -282,36 +384,24 @@ static int wait_status(int sock)
 
 int main(int argc, char **argv)
 {
+    sanitise_stdfd();
     saved_argv = argv;
-    ssize_t n = readlink("/proc/self/exe", self_dir, sizeof self_dir - 1);
-    char *slash;
-    if (n <= 0 || (size_t)n >= sizeof self_dir - 1) {
-        dprintf(2, "kubexec: cannot find its own path: %s\n",
-                n < 0 ? strerror(errno) : "too long");
+    if (!find_self_dir(argc > 0 ? argv[0] : "kubexec")) {
+        dprintf(2, "kubexec: cannot find its own path (no /proc, and not found by argv[0])\n");
         return EXIT_FAILURE_KX;
     }
-    self_dir[n] = '\0';
-    if ((slash = strrchr(self_dir, '/')))
-        *(slash == self_dir ? slash + 1 : slash) = '\0';
-
     if (!positive(getenv("KUBEXEC_CONTROL_PERSIST")))
         run_python();
 
-    /* Which of 0, 1, 2 the caller closed: asked before we open anything. */
-    int closed[3];
-    for (int fd = 0; fd < 3; fd++)
-        closed[fd] = fcntl(fd, F_GETFD) < 0;
-
-    const char *base = getenv("XDG_RUNTIME_DIR");
-    char dir[PATH_MAX], path[PATH_MAX + 32];
-    snprintf(dir, sizeof dir, "%s/kubexec-%u", base && *base ? base : "/tmp",
-             (unsigned)getuid());
-    int len = snprintf(path, sizeof path, "%s/master-%08x.sock", dir, crc32_of(self_dir));
-    if (len >= (int)sizeof(((struct sockaddr_un *)0)->sun_path) || !private_dir(dir))
+    int dir = control_dir();
+    if (dir < 0)
         run_python();
+    char name[64];
+    snprintf(name, sizeof name, "master-%08x-v%d.sock", crc32_of(self_dir), PROTOCOL_VERSION);
 
     /* Held back until the master has the request: one that comes earlier, when we
-     * fall back, meets its old disposition with nothing started. */
+     * fall back, meets its old disposition with nothing started. While we wait for
+     * the socket to take more, they are let in, and one abandons the request. */
     sigset_t block, old_mask;
     struct sigaction act = {.sa_handler = forward}, old_act[NFORWARDED];
     sigemptyset(&block);
@@ -323,15 +413,19 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < NFORWARDED; i++)
         sigaction(FORWARDED[i], &act, &old_act[i]);
 
-    int sock = connect_master(path);
+    int sock = connect_master(dir, name);
+    close(dir);
     size_t size = 0;
     char *req = sock >= 0 ? encode_request(argc, argv, &size) : NULL;
-    if (!req || !send_request(sock, req, size, closed)) {
+    if (!req || !send_request(sock, req, size, &old_mask)) {
+        int signo = first_signal;
         for (size_t i = 0; i < NFORWARDED; i++)
             sigaction(FORWARDED[i], &old_act[i], NULL);
-        sigprocmask(SIG_SETMASK, &old_mask, NULL);
         if (sock >= 0)
-            close(sock);
+            close(sock); /* the master's child gets a short request: nothing starts */
+        if (signo)
+            raise(signo); /* pending, so delivered with its old disposition below */
+        sigprocmask(SIG_SETMASK, &old_mask, NULL);
         run_python();
     }
     free(req);

@@ -4,7 +4,7 @@
  * The Kubernetes exec API forwards no signals and a dropped connection leaves
  * the remote process running (kubernetes #89031). kubexec therefore runs
  * commands as `kubexec-guard --heartbeat-timeout T -- COMMAND...` and frames
- * the session's stdin (launchers/guard_protocol.py has the format and the
+ * the session's stdin (launchers/exec/guardwire.py has the format and the
  * encoder): each record is a 1-byte kind, a 4-byte big-endian length and the
  * payload.
  *
@@ -23,6 +23,14 @@
  * exits 255. When the command exits, what it left behind gets LINGER seconds
  * to finish on its own (podman's conmon removing a `--rm` container), then is
  * ended the same way; the exit status is the command's, or 128+signal.
+ *
+ * Stdin the command has not read yet is held up to PENDING_CAP bytes; beyond
+ * that the guard stops reading the session, so the pipe, TCP and kubexec's own
+ * bounded buffer hold the writer back. Heartbeats then wait unread behind the
+ * data: when the deadline passes while the guard holds stdin back, it reads
+ * ahead (to LOOKAHEAD_CAP) for the next heartbeat rather than blame kubexec,
+ * and kills only when nothing at all arrives for a whole timeout; a session
+ * that ends meanwhile is seen as a hang-up on fd 0.
  *
  * C rather than Python: it starts once per remote command in every pod, and
  * the Python guard's interpreter start and imports alone cost ~60 ms of CPU.
@@ -58,8 +66,15 @@
 #define LINGER_S 10.0   /* how long a finished command's leftovers may run on */
 #define KILL_WAIT_S 5.0 /* how long to wait for the tree after SIGKILL */
 #define HEADER_SIZE 5
-#define MAX_PAYLOAD (1u << 20) /* as guard_protocol.MAX_PAYLOAD */
+#define MAX_PAYLOAD (1u << 20) /* as guardwire.MAX_PAYLOAD */
 #define READ_CHUNK 65536
+/* Stdin bytes held for a command that does not read them: at this many the guard
+ * stops reading the session (the pipe, then TCP, then kubexec's own buffer fill
+ * up: flow control), instead of growing until the pod's OOM killer picks it. */
+#define PENDING_CAP (1u << 20)
+/* When the heartbeat deadline passes while stdin is held back, the guard reads
+ * ahead past PENDING_CAP for a heartbeat, up to this many bytes. */
+#define LOOKAHEAD_CAP (16u << 20)
 
 static const char USAGE[] =
     "usage: kubexec-guard [--heartbeat-timeout SECONDS] [--grace SECONDS] -- COMMAND...\n"
@@ -79,6 +94,8 @@ struct guard {
     int sigfd;
     int pipe_w;               /* the command's stdin, -1 once closed */
     int stdin_eof;            /* an E record came */
+    int writer_gone;          /* fd 0 hung up: read what is left, whatever the cap */
+    int lookahead;            /* reading ahead for a heartbeat (up to LOOKAHEAD_CAP) */
     /* bytes for the command not yet written (the pipe is non-blocking) */
     char *pending;
     size_t pending_off, pending_len, pending_cap;
@@ -345,6 +362,9 @@ static enum verdict feed(struct guard *g, const char *buf, size_t len)
         case 'E':
             g->stdin_eof = 1;
             break;
+        case 'H':
+            g->lookahead = 0; /* kubexec was alive when it sent this: hold back again */
+            break;
         case 'S':
             if (g->signo >= 0 && !g->child_exited)
                 killpg(g->pid, g->signo);
@@ -451,18 +471,40 @@ static int exit_code(int status)
     return WIFEXITED(status) ? WEXITSTATUS(status) : EXIT_LOST;
 }
 
+/* Holding stdin back: the command has not taken PENDING_CAP bytes yet (or, while
+ * reading ahead for a heartbeat, LOOKAHEAD_CAP). */
+static int withholding(const struct guard *g)
+{
+    return g->pipe_w >= 0 && !g->writer_gone
+           && g->pending_len >= (g->lookahead ? LOOKAHEAD_CAP : PENDING_CAP);
+}
+
 static int run(struct guard *g)
 {
     double deadline = g->heartbeat_timeout > 0 ? now() + g->heartbeat_timeout : 0;
+    int held = 0;
     while (!g->child_exited) {
+        /* While we hold stdin back, heartbeats wait unread behind the data: their
+         * absence is ours, not kubexec's. So a deadline that passes then does not
+         * kill: we read ahead for a heartbeat instead, and kill only if nothing at
+         * all comes for a whole timeout while we read. A session that ends while
+         * we hold back shows as a hang-up on fd 0 (POLLHUP for a pipe, POLLRDHUP
+         * for a socket). At LOOKAHEAD_CAP nothing tells: the deadline waits. */
+        int holding = withholding(g);
+        if (held && !holding && deadline > 0)
+            deadline = now() + g->heartbeat_timeout; /* reading again: a fresh start */
+        held = holding;
+        int blind = holding && g->lookahead;
         struct pollfd p[3] = {
             {.fd = g->sigfd, .events = POLLIN},
-            {.fd = 0, .events = POLLIN},
+            {.fd = 0, .events = holding ? POLLRDHUP : POLLIN},
             {.fd = g->pipe_w >= 0 && g->pending_len ? g->pipe_w : -1, .events = POLLOUT},
         };
         enum verdict why = GO_ON;
-        if (poll(p, 3, deadline > 0 ? ms_until(deadline) : -1) > 0) {
-            if (p[1].revents)
+        if (poll(p, 3, deadline > 0 && !blind ? ms_until(deadline) : -1) > 0) {
+            if (p[1].revents && holding)
+                g->writer_gone = 1; /* what is left is bounded by the kernel's buffer */
+            else if (p[1].revents)
                 why = read_stdin(g, &deadline);
             if (p[2].revents)
                 flush(g);
@@ -470,8 +512,14 @@ static int run(struct guard *g)
                 drain_signals(g, 1);
         }
         reap(g);
-        if (why == GO_ON && deadline > 0 && now() >= deadline)
-            why = NO_HEARTBEAT;
+        if (why == GO_ON && deadline > 0 && !blind && now() >= deadline) {
+            if (!holding)
+                why = NO_HEARTBEAT;
+            else {
+                g->lookahead = 1;
+                deadline = now() + g->heartbeat_timeout;
+            }
+        }
         if (why != GO_ON && !g->child_exited) {
             say_why(g, why);
             kill_tree(g);

@@ -8,7 +8,7 @@
 # install, so the stamp depends on the venv's: a reinstall is followed by this.
 
 # kubexec itself is the C front (mk/front.mk), which execs kubexec-py
-FAST_ENTRIES := wrap-container wrap.cli:main kubexec-py launchers.kubexec:main
+FAST_ENTRIES := wrap-container wrap.cli:main kubexec-py launchers.kubexec.cli:main
 
 .PHONY: entries
 

@@ -142,6 +142,8 @@ def _with_options(args: Sequence[str]) -> int:
 
 def main(args: Optional[Sequence[str]] = None) -> int:
     """Console entry point: the rank's status, or the wrapper's own (2 for usage, 112-117)."""
+    if args is None:
+        _sanitise_stdfd()
     args = list(sys.argv[1:] if args is None else args)
     try:
         if args and not args[0].startswith("-"):
@@ -149,6 +151,24 @@ def main(args: Optional[Sequence[str]] = None) -> int:
         return _with_options(args)
     except WrapError as exc:
         return _report(exc)
+
+
+def _sanitise_stdfd() -> None:
+    """As ssh: a closed 0, 1 or 2 is /dev/null before anything is opened, so that no pipe
+    or env-file of ours lands there and is handed to the rank as its stdio."""
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        if not _is_open(fd):
+            os.set_inheritable(os.open(os.devnull, os.O_RDWR), True)  # the lowest free fd: fd
+            if getattr(sys, name) is None:  # the interpreter found it closed
+                setattr(sys, name, open(fd, "w" if fd else "r", closefd=False))  # noqa: SIM115
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from .layout import API_PORT_IN_CLUSTER, POD_HPC_ETC
 ODLS_MAX_THREADS = "0"
 
 # The login pod is where PRRTE's plm/ssh starts one kubexec per daemon: there the
-# calls share one warm control master (launchers/control_client.py), which an idle
+# calls share one warm control master (launchers/kubexec/control/client.py), which an idle
 # minute ends. Not in compute pods: a tree-spawning prted makes its calls in one burst,
 # all of them arriving while the master starts, which measured slower than going
 # direct (docs/kubexec-hot-path.md). The manifests set the same.

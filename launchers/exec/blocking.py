@@ -3,7 +3,14 @@
 kubexec starts once per remote daemon, so its start-up is the cost that
 matters: importing asyncio takes ~50 ms, more than the whole exec round trip
 on a local cluster. The protocol lives in exec.core; this module only moves
-bytes between a socket and the core. Every socket/TLS/HTTP failure is
+bytes between a socket and the core.
+
+Blocking only until the server accepted the exec. The live session's socket
+is non-blocking, as ssh's channels: what it does not take at once waits in
+an outbound buffer, written when the caller's select says the socket is
+writable, so a stalled peer never blocks the caller's loop (its signals,
+heartbeats, parent check). The caller stops feeding stdin while the buffer
+is `backlogged`: TCP flow control, not growth. Every socket/TLS/HTTP failure is
 translated in one place, `edge.at_edge()`; transient failures before the command may
 have started are retried by exec.retry's rule until the retry deadline.
 """
@@ -26,10 +33,14 @@ __all__ = ["Client", "Session", "reason"]
 
 Sink = Callable[[bytes], None]
 _RECV = 65536
+_SEND = 65536  # one send() at most: a TLS write retried after WANT_WRITE must not shrink
+OUTBOUND_LIMIT = 1 << 20  # bytes waiting for the socket before the caller stops reading stdin
+# "nothing now": a plain socket says BlockingIOError, TLS says it needs the socket first
+_AGAIN = (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
 def _recv(sock: socket.socket) -> bytes:
-    """What is available now (blocking for the first bytes); b"" at EOF."""
+    """What is available now (a blocking socket waits for the first bytes); b"" at EOF."""
     data = sock.recv(_RECV)
     pending = sock.pending() if isinstance(sock, ssl.SSLSocket) else 0
     if pending:
@@ -145,7 +156,7 @@ class Client:
                 early: list[core.Event] = []
                 while not session_core.upgraded:
                     early = session_core.receive(_recv(sock))
-                sock.settimeout(None)
+                sock.setblocking(False)
             except BaseException:
                 sock.close()
                 raise
@@ -153,7 +164,8 @@ class Client:
 
 
 class Session:
-    """A live exec session: the caller selects on `fileno()` and calls `on_readable()`."""
+    """A live exec session: the caller selects on `fileno()` for reading, and for writing
+    while `wants_write()`, and calls `on_readable()` / `on_writable()`."""
 
     def __init__(self, sock: socket.socket, session_core: core.ExecCore, server: str,
                  stdout: Sink, stderr: Sink, early: Sequence[core.Event] = ()) -> None:
@@ -166,16 +178,25 @@ class Session:
         self._phase.now = SESSION
         self._server = server
         self._early = list(early)  # events that came with the 101 answer
+        self._out = bytearray()  # written to the socket as it takes it
 
     @property
     def ended(self) -> bool:
         return self.core.closed
+
+    @property
+    def backlogged(self) -> bool:
+        """The peer is this far behind: stop feeding stdin until it catches up."""
+        return len(self._out) >= OUTBOUND_LIMIT
 
     def fileno(self) -> int:
         return self.sock.fileno()
 
     def has_buffered(self) -> bool:
         return bool(self._early)
+
+    def wants_write(self) -> bool:
+        return bool(self._out)
 
     def write_stdin(self, data: bytes) -> None:
         self.send(self.core.stdin(data))
@@ -184,9 +205,19 @@ class Session:
         self.send(self.core.close_stdin())
 
     def send(self, data: bytes) -> None:
+        """Queue `data` and write what the socket takes now; never blocks."""
         if data and not self.core.closed:
-            with at_edge(self._phase, self.pod, self._server):
-                self.sock.sendall(data)
+            self._out += data
+            self.on_writable()
+
+    def on_writable(self) -> None:
+        with at_edge(self._phase, self.pod, self._server):
+            while self._out:  # (a Close echoed after the end gets its one try too)
+                try:
+                    sent = self.sock.send(self._out[:_SEND])
+                except _AGAIN:
+                    return
+                del self._out[:sent]
 
     def on_readable(self) -> bool:
         """Process what arrived; False once the session is over (then call `exit_status`)."""
@@ -196,6 +227,8 @@ class Session:
             else:
                 try:
                     data = _recv(self.sock)
+                except _AGAIN:  # readable, but no whole TLS record yet
+                    return True
                 except OSError:
                     if not self.core.has_status:
                         raise
@@ -205,7 +238,9 @@ class Session:
                 if isinstance(event, core.Output):
                     self.sinks[event.channel](event.data)
                 elif isinstance(event, core.Send):
-                    self.sock.sendall(event.data)
+                    self._out += event.data
+        if self._out:
+            self.on_writable()
         return not self.core.closed
 
     def exit_status(self) -> int:

@@ -27,8 +27,8 @@ import contextlib
 import time
 from typing import Any, Awaitable, Callable, Optional, Protocol, Sequence, TypeVar
 
-from launchers import guard_protocol as wire
 from launchers.exec import core, retry
+from launchers.exec import guardwire as wire
 from launchers.exec import protocol as p
 from launchers.exec.config import ClusterConfig
 from launchers.exec.edge import REQUEST, SESSION, Phase, at_edge

@@ -32,7 +32,7 @@ with warnings.catch_warnings():
     import asyncssh
     from asyncssh.config import SSHClientConfig
 
-from launchers import guard_protocol as wire
+from launchers.exec import guardwire as wire
 from launchers.exec import retry
 from launchers.exec.errors import ConnectionFailed, ConnectionLost
 from launchers.exec.transport import GuardedProcess, RemoteProcess

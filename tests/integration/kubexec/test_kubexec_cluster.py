@@ -1,5 +1,7 @@
-"""kubexec against the local cluster: from the host with its kubeconfig, and from the
-login pod as the unprivileged pod user with in-cluster config (as PRRTE runs it)."""
+"""kubexec against both test beds (the local cluster and the real Kubernetes one): from the
+host with its kubeconfig, and from the login pod as the unprivileged pod user with
+in-cluster config (as PRRTE runs it). The idle-timeout test needs the local cluster's
+fault switch, and runs there only."""
 
 from __future__ import annotations
 
@@ -12,8 +14,6 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
-
-pytestmark = pytest.mark.cluster
 
 MARK = "3141"  # `sleep 3141`: finds our remote processes among the pod's
 
@@ -60,64 +60,64 @@ def wait_for(predicate, timeout: float) -> bool:
     return predicate()
 
 
-def test_hostname_from_host_and_from_login_pod(local_cluster):
-    pod = local_cluster.compute_pods[0]
-    result = from_host(local_cluster, pod, "hostname")
+def test_hostname_from_host_and_from_login_pod(cluster):
+    pod = cluster.compute_pods[0]
+    result = from_host(cluster, pod, "hostname")
     assert (result.returncode, result.stdout, result.stderr) == (0, f"{pod}\n".encode(), b"")
-    result = in_login(local_cluster, f"kubexec {pod} hostname")
+    result = in_login(cluster, f"kubexec {pod} hostname")
     assert (result.returncode, result.stdout) == (0, f"{pod}\n"), result.stderr
 
 
-def test_stdin_forwarded(local_cluster):
-    pod = local_cluster.compute_pods[0]
-    result = in_login(local_cluster, f"echo hi | kubexec {pod} cat")
+def test_stdin_forwarded(cluster):
+    pod = cluster.compute_pods[0]
+    result = in_login(cluster, f"echo hi | kubexec {pod} cat")
     assert (result.returncode, result.stdout) == (0, "hi\n"), result.stderr
     data = os.urandom(200_000)
-    result = from_host(local_cluster, pod, "cat", input=data)
+    result = from_host(cluster, pod, "cat", input=data)
     assert result.returncode == 0 and result.stdout == data
 
 
-def test_stdout_stderr_apart_and_exit_status(local_cluster):
-    pod = local_cluster.compute_pods[1]
-    result = from_host(local_cluster, pod, "echo out; echo err >&2; exit 3")
+def test_stdout_stderr_apart_and_exit_status(cluster):
+    pod = cluster.compute_pods[1]
+    result = from_host(cluster, pod, "echo out; echo err >&2; exit 3")
     assert (result.returncode, result.stdout, result.stderr) == (3, b"out\n", b"err\n")
-    result = in_login(local_cluster, f"kubexec {pod} 'echo out; echo err >&2; exit 3' 2>/dev/null")
+    result = in_login(cluster, f"kubexec {pod} 'echo out; echo err >&2; exit 3' 2>/dev/null")
     assert (result.returncode, result.stdout) == (3, "out\n")
 
 
-def test_missing_pod_is_255_and_one_line(local_cluster):
-    result = from_host(local_cluster, "hpc-cn-999", "true")  # admin: may exec anywhere
+def test_missing_pod_is_255_and_one_line(cluster):
+    result = from_host(cluster, "hpc-cn-999", "true")  # admin: may exec anywhere
     assert result.returncode == 255
     lines = result.stderr.decode().splitlines()
     assert len(lines) == 1 and "hpc-cn-999" in lines[0] and "no such pod" in lines[0]
     # under the manifests' Role (exec limited by name to the compute pods), the apiserver
     # authorizes before it looks the pod up: 403, as on a real cluster
-    result = in_login(local_cluster, "kubexec hpc-cn-999 true")
+    result = in_login(cluster, "kubexec hpc-cn-999 true")
     assert result.returncode == 255
     lines = result.stderr.splitlines()
     assert len(lines) == 1 and "hpc-cn-999" in lines[0] and "forbidden" in lines[0]
 
 
-def test_forbidden_is_255(local_cluster):
-    pod = local_cluster.compute_pods[0]
-    result = from_host(local_cluster, pod, "true", kubeconfig=local_cluster.restricted_kubeconfig)
+def test_forbidden_is_255(cluster):
+    pod = cluster.compute_pods[0]
+    result = from_host(cluster, pod, "true", kubeconfig=cluster.restricted_kubeconfig)
     assert result.returncode == 255
     lines = result.stderr.decode().splitlines()
     assert len(lines) == 1 and pod in lines[0] and "forbidden" in lines[0]
 
 
-def test_host_as_fqdn_and_as_pod_ip(local_cluster):
-    pod = local_cluster.compute_pods[1]
-    fqdn = f"{pod}.hpc-cluster.{local_cluster.namespace}.svc.cluster.local"
-    ip = local_cluster.ip(pod)
-    result = in_login(local_cluster, f"kubexec {fqdn} hostname; kubexec {ip} hostname")
+def test_host_as_fqdn_and_as_pod_ip(cluster):
+    pod = cluster.compute_pods[1]
+    fqdn = f"{pod}.hpc-cluster.{cluster.namespace}.svc.cluster.local"
+    ip = cluster.ip(pod)
+    result = in_login(cluster, f"kubexec {fqdn} hostname; kubexec {ip} hostname")
     assert (result.returncode, result.stdout) == (0, f"{pod}\n{pod}\n"), result.stderr
 
 
-def test_ssh_options_as_prrte_passes_them(local_cluster):
-    pod = local_cluster.compute_pods[0]
+def test_ssh_options_as_prrte_passes_them(cluster):
+    pod = cluster.compute_pods[0]
     result = in_login(
-        local_cluster,
+        cluster,
         f"kubexec -x -T -q -o StrictHostKeyChecking=no -o BatchMode=yes -p 22 -l mpiuser "
         f"{pod} PRTE_X=1';'export PRTE_X';'echo '$PRTE_X $(hostname)'",
     )
@@ -137,13 +137,13 @@ def _start_remote_sleep(cluster, pod: str, **env: str) -> subprocess.Popen[bytes
     return proc
 
 
-def test_sigterm_to_kubexec_ends_the_remote_tree(local_cluster):
-    pod = local_cluster.compute_pods[0]
-    proc = _start_remote_sleep(local_cluster, pod)
+def test_sigterm_to_kubexec_ends_the_remote_tree(cluster):
+    pod = cluster.compute_pods[0]
+    proc = _start_remote_sleep(cluster, pod)
     try:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 128 + signal.SIGTERM
-        assert wait_for(lambda: not marked_pids(local_cluster, pod), 15)
+        assert wait_for(lambda: not marked_pids(cluster, pod), 15)
     finally:
         proc.kill()
         proc.communicate()
@@ -161,14 +161,14 @@ def _guard_argv(cluster, pod: str) -> list[str]:
     return []
 
 
-def test_sigkill_to_kubexec_ends_the_remote_tree_within_the_heartbeat_timeout(local_cluster):
-    pod = local_cluster.compute_pods[1]
+def test_sigkill_to_kubexec_ends_the_remote_tree_within_the_heartbeat_timeout(cluster):
+    pod = cluster.compute_pods[1]
     timeout, grace = 3, 2  # grace: the guard's default TERM-to-KILL wait
-    proc = _start_remote_sleep(local_cluster, pod, KUBEXEC_HEARTBEAT_INTERVAL="0.5",
+    proc = _start_remote_sleep(cluster, pod, KUBEXEC_HEARTBEAT_INTERVAL="0.5",
                                KUBEXEC_HEARTBEAT_TIMEOUT=str(timeout))
     try:
         # the configured timeout is what the guard keeps (the default is 20 s)
-        argv = _guard_argv(local_cluster, pod)
+        argv = _guard_argv(cluster, pod)
         assert argv[1:3] == ["--heartbeat-timeout", str(timeout)], argv
     finally:
         proc.kill()
@@ -176,9 +176,10 @@ def test_sigkill_to_kubexec_ends_the_remote_tree_within_the_heartbeat_timeout(lo
     # The real API server forwards no close to the command, so only the missing
     # heartbeats end it: within the timeout plus the grace. The slack is for a loaded
     # machine and stays well below the default timeout, which must not be what ends it.
-    assert wait_for(lambda: not marked_pids(local_cluster, pod), timeout + grace + 7)
+    assert wait_for(lambda: not marked_pids(cluster, pod), timeout + grace + 7)
 
 
+@pytest.mark.cluster
 def test_quiet_command_outlives_a_short_exec_idle_timeout(cluster_factory):
     cluster = cluster_factory(nodes=1, idle_timeout=2)
     pod = cluster.compute_pods[0]
@@ -190,32 +191,32 @@ def test_quiet_command_outlives_a_short_exec_idle_timeout(cluster_factory):
     assert result.returncode == 255 and b"before the exit status" in result.stderr
 
 
-def test_orphaned_kubexec_ends_the_remote_tree(local_cluster):
+def test_orphaned_kubexec_ends_the_remote_tree(cluster):
     """A launcher that dies without killing its agents (prterun after an abort) must
     not leave daemons behind: the orphaned kubexec notices and ends the remote tree."""
-    pod = local_cluster.compute_pods[2]
+    pod = cluster.compute_pods[2]
     launcher = subprocess.Popen(
         ["/bin/sh", "-c", f'"$0" {pod} "sleep {MARK} & sleep {MARK}; wait" & sleep 60',
-         kubexec_bin(local_cluster)],
+         kubexec_bin(cluster)],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env=host_env(local_cluster.kubeconfig, KUBEXEC_HEARTBEAT_INTERVAL="0.5",
+        env=host_env(cluster.kubeconfig, KUBEXEC_HEARTBEAT_INTERVAL="0.5",
                      KUBEXEC_SIGNAL_WAIT="1"),
     )
     try:
-        assert wait_for(lambda: len(marked_pids(local_cluster, pod)) == 2, 30)
+        assert wait_for(lambda: len(marked_pids(cluster, pod)) == 2, 30)
         launcher.kill()  # its kubexec child is reparented, nobody signals it
         launcher.wait()
-        assert wait_for(lambda: not marked_pids(local_cluster, pod), 30)
+        assert wait_for(lambda: not marked_pids(cluster, pod), 30)
     finally:
         launcher.kill()
         launcher.wait()
 
 
-def test_control_master_in_the_login_pod(local_cluster):
+def test_control_master_in_the_login_pod(cluster):
     """KUBEXEC_CONTROL_PERSIST as PRRTE's agent would run it: in-cluster config, pod user."""
-    pod = local_cluster.compute_pods[0]
+    pod = cluster.compute_pods[0]
     result = in_login(
-        local_cluster,
+        cluster,
         "export KUBEXEC_CONTROL_PERSIST=5; "
         f"kubexec {pod} 'echo out; echo err >&2; exit 3'; echo rc=$?; kubexec {pod} hostname; "
         'd=${XDG_RUNTIME_DIR:-/tmp}/kubexec-$(id -u); stat -c %a "$d"; '
@@ -225,27 +226,51 @@ def test_control_master_in_the_login_pod(local_cluster):
     assert result.stderr == "err\n"
 
 
-def test_orphaned_kubexec_through_the_master_ends_the_remote_tree(local_cluster, tmp_path):
+def test_orphaned_kubexec_through_the_master_ends_the_remote_tree(cluster, tmp_path):
     """The control client watches its own parent, as the direct path does."""
-    pod = local_cluster.compute_pods[3]
+    pod = cluster.compute_pods[-1]
     tmp_path.chmod(0o700)
     launcher = subprocess.Popen(
         ["/bin/sh", "-c", f'"$0" {pod} "sleep {MARK} & sleep {MARK}; wait" & sleep 60',
-         kubexec_bin(local_cluster)],
+         kubexec_bin(cluster)],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        env=host_env(local_cluster.kubeconfig, KUBEXEC_HEARTBEAT_INTERVAL="0.5",
+        env=host_env(cluster.kubeconfig, KUBEXEC_HEARTBEAT_INTERVAL="0.5",
                      KUBEXEC_SIGNAL_WAIT="1", KUBEXEC_CONTROL_PERSIST="2",
                      XDG_RUNTIME_DIR=str(tmp_path)),
     )
     try:
-        assert wait_for(lambda: len(marked_pids(local_cluster, pod)) == 2, 30)
+        assert wait_for(lambda: len(marked_pids(cluster, pod)) == 2, 30)
         assert list(tmp_path.glob("kubexec-*/master-*.sock")), "no master was used"
         launcher.kill()  # its kubexec child is reparented, nobody signals it
         launcher.wait()
-        assert wait_for(lambda: not marked_pids(local_cluster, pod), 30)
+        assert wait_for(lambda: not marked_pids(cluster, pod), 30)
     finally:
         launcher.kill()
         launcher.wait()
         for lock in tmp_path.glob("kubexec-*/master-*.lock"):
             with contextlib.suppress(ValueError, ProcessLookupError):
                 os.kill(int(lock.read_text()), signal.SIGTERM)
+
+
+def test_stdin_eof_reaches_the_remote_command(cluster):
+    """The remote `cat` sees the end of our stdin and the command goes on after it."""
+    pod = cluster.compute_pods[0]
+    result = from_host(cluster, pod, "cat; echo done", input=b"x")
+    assert (result.returncode, result.stdout) == (0, b"xdone\n"), result.stderr
+
+
+def test_dash_n_gives_the_remote_command_no_stdin(cluster):
+    """ssh -n: stdin from /dev/null, whatever ours holds (PRRTE passes it for daemons)."""
+    pod = cluster.compute_pods[1]
+    result = from_host(cluster, "-n", pod, "cat; echo done", input=b"not for the pod")
+    assert (result.returncode, result.stdout) == (0, b"done\n"), result.stderr
+
+
+def test_a_slow_reader_gets_every_byte_past_the_heartbeat_timeout(cluster):
+    """Output is held back by flow control, not lost, while our reader sleeps longer than
+    the guard's heartbeat timeout: heartbeats go on from kubexec's loop."""
+    pod = cluster.compute_pods[-1]
+    result = in_login(
+        cluster, f"KUBEXEC_HEARTBEAT_INTERVAL=0.5 KUBEXEC_HEARTBEAT_TIMEOUT=3 "
+        f"kubexec {pod} 'head -c 20000000 /dev/zero' | (sleep 8; wc -c); echo rc=$?")
+    assert result.stdout.split() == ["20000000", "rc=0"], result.stderr

@@ -6,7 +6,7 @@ import asyncio
 import signal
 from typing import Optional, Sequence
 
-from launchers import guard_protocol as wire
+from launchers.exec import guardwire as wire
 from launchers.exec.errors import ConnectionFailed, ConnectionLost
 from launchers.k8sgo.fanout import Fanout, Outcome
 

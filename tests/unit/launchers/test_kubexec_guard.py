@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from launchers import guard_protocol as wire
+from launchers.exec import guardwire as wire
 
 REPO = Path(__file__).resolve().parents[3]
 # built by the kubexec_guard fixture (tests/fixtures/guard.py) if missing or stale
@@ -102,6 +102,114 @@ def test_large_stdin_is_not_lost_when_the_command_reads_slowly(guards):
     assert proc.stdout is not None
     assert proc.stdout.read().strip() == str(len(data)).encode()
     assert proc.wait(10) == 0
+
+
+# A kubexec stand-in: frames TOTAL bytes of stdin as D records on its stdout, then an E
+# record, and sends a heartbeat every 0.2 s from a thread until its stdout breaks.
+WRITER = """
+import os, sys, threading, time
+sys.path.insert(0, sys.argv[2])
+from launchers.exec import guardwire as wire
+lock = threading.Lock()
+def put(record):
+    with lock:
+        os.write(1, record)
+def beat():
+    while True:
+        put(wire.encode(wire.HEARTBEAT))
+        time.sleep(0.2)
+threading.Thread(target=beat, daemon=True).start()
+for record in wire.data_records(b"x" * int(sys.argv[1]), 32 * 1024):
+    put(record)
+put(wire.encode(wire.EOF))
+time.sleep(300)
+"""
+
+
+def framed_writer(total: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-c", WRITER, str(total), str(REPO)],
+                            stdout=subprocess.PIPE)
+
+
+def guard_fed_by(writer: subprocess.Popen[bytes], script: str,
+                 timeout: float = 30) -> subprocess.Popen[bytes]:
+    argv = [GUARD, "--heartbeat-timeout", str(timeout), "--grace", "1", "--",
+            "/bin/sh", "-c", script]
+    proc = subprocess.Popen(argv, stdin=writer.stdout, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert writer.stdout is not None
+    writer.stdout.close()  # the guard holds the only read end
+    return proc
+
+
+def written(pid: int) -> int:
+    """Bytes `pid` has written so far (its I/O accounting)."""
+    for line in Path(f"/proc/{pid}/io").read_text().splitlines():
+        if line.startswith("wchar:"):
+            return int(line.split()[1])
+    raise AssertionError("no wchar")
+
+
+def wait_stalled(pid: int, total: int) -> int:
+    """Wait until `pid` has written all of `total` or stopped writing for a second."""
+    last, since = -1, time.monotonic()
+    deadline = since + 60
+    while time.monotonic() < deadline:
+        now = written(pid)
+        if now >= total:
+            return now
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since > 1:
+            return now
+        time.sleep(0.05)
+    return written(pid)
+
+
+def peak_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM")
+
+
+def test_stdin_the_command_does_not_read_is_held_back_not_buffered(guards):
+    """Defect 1: the guard read whatever came (200 MiB made a 206 MB guard). Now it stops
+    reading at its cap, and the writer is held back by the full pipe."""
+    total = 64 << 20
+    writer = framed_writer(total)
+    proc = guard_fed_by(writer, "echo ready; exec sleep 300")
+    guards.extend([proc, writer])
+    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    sent = wait_stalled(writer.pid, total)
+    assert sent < total // 4, f"the guard took {sent} bytes of stdin nobody read"
+    assert peak_rss_kib(proc.pid) < 16 * 1024
+
+
+def test_heartbeats_held_back_with_stdin_do_not_count_as_missing(guards):
+    """While the guard holds stdin back, the heartbeats queue behind the data: the
+    command (which reads only after 3 s) must not be killed for a 1 s timeout."""
+    total = 8 << 20
+    writer = framed_writer(total)
+    proc = guard_fed_by(writer, "sleep 3; wc -c", timeout=1)
+    guards.extend([proc, writer])
+    assert proc.stdout is not None
+    assert proc.stdout.read().strip() == str(total).encode()
+    assert proc.wait(30) == 0, guard_says(proc)
+
+
+def test_a_session_that_ends_while_stdin_is_held_back_ends_the_tree(guards):
+    """No deadline is kept while stdin is held back, so the hang-up must be seen."""
+    writer = framed_writer(8 << 20)
+    proc = guard_fed_by(writer, "echo $$; exec sleep 300")
+    guards.extend([proc, writer])
+    pids = read_pids(proc, 1)
+    wait_stalled(writer.pid, 8 << 20)
+    writer.kill()
+    writer.wait()
+    assert proc.wait(20) == 255
+    assert wait_gone(pids) == []
+    assert "session lost (stdin closed without an EOF record)" in guard_says(proc)
 
 
 def test_heartbeat_loss_kills_the_tree_including_an_escaped_grandchild(guards):
@@ -275,3 +383,65 @@ def test_a_full_stderr_pipe_does_not_keep_the_guard_from_killing(guards):
     pids = read_pids(proc, 1)
     assert proc.wait(20) == 255  # stderr never drained until now
     assert wait_gone(pids) == []
+
+
+def test_a_writer_that_stops_while_stdin_is_held_back_is_seen_by_reading_ahead(guards):
+    """kubexec gone, the pipe still open (a kubelet may leave a dropped session's stdin
+    open): the guard reads ahead for a heartbeat, finds the pipe dry for a whole
+    timeout, and ends the tree, however long the command leaves its stdin unread."""
+    writer = framed_writer(8 << 20)
+    proc = guard_fed_by(writer, "echo $$; exec sleep 300", timeout=1)
+    guards.extend([proc, writer])
+    pids = read_pids(proc, 1)
+    wait_stalled(writer.pid, 8 << 20)
+    writer.send_signal(signal.SIGSTOP)  # alive for the kernel, silent for the guard
+    try:
+        assert proc.wait(30) == 255
+        assert wait_gone(pids) == []
+        assert "no heartbeat from kubexec for 1 s" in guard_says(proc)
+    finally:
+        writer.send_signal(signal.SIGCONT)
+
+
+@pytest.fixture(scope="module")
+def sanitized_guard(tmp_path_factory) -> str:
+    """The guard built with AddressSanitizer and UBSan, any finding fatal."""
+    binary = tmp_path_factory.mktemp("asan") / "kubexec-guard"
+    build = subprocess.run(["cc", "-O1", "-g", "-std=gnu11", "-fsanitize=address,undefined",
+                            "-fno-sanitize-recover=all", "-o", str(binary),
+                            str(REPO / "guard" / "kubexec-guard.c")],
+                           capture_output=True, text=True, timeout=300)
+    assert build.returncode == 0, build.stderr
+    return str(binary)
+
+
+def _streams() -> list[bytes]:
+    """Framed streams cut anywhere, bad kinds and lengths, garbage."""
+    import random
+
+    rng = random.Random(18)
+    valid = b"".join([wire.encode(wire.HEARTBEAT), *wire.data_records(os.urandom(70000), 999),
+                      wire.encode(wire.SIGNAL, b""), wire.signal_record(0),
+                      wire.signal_record(signal.SIGWINCH), wire.encode(wire.SIGNAL, b"\x1c\xff")])
+    streams = [valid + wire.encode(wire.EOF), valid, b"", b"D", b"D\xff\xff\xff\xff",
+               b"D\x00\x10\x00\x01" + b"x" * 64, b"\x00" * 5, valid + b"K\x00\x00\x00\x07"]
+    for _ in range(24):
+        cut = rng.randrange(len(valid))
+        streams.append(valid[:cut] + bytes(rng.randrange(256) for _ in range(rng.randrange(12))))
+    return streams
+
+
+def test_the_record_parser_is_clean_under_asan_and_ubsan(sanitized_guard):
+    """What the review confirmed, kept: no memory or undefined-behaviour finding on any
+    stream, however cut; each ends as a complete session or as a lost one."""
+    env = {**os.environ, "ASAN_OPTIONS": "detect_leaks=0:abort_on_error=0",
+           "UBSAN_OPTIONS": "print_stacktrace=1"}
+    for stream in _streams():
+        result = subprocess.run([sanitized_guard, "--heartbeat-timeout", "5", "--grace", "0.2",
+                                 "--", "/bin/sh", "-c", "cat >/dev/null"],
+                                input=stream, capture_output=True, timeout=60, env=env)
+        said = result.stderr.decode(errors="replace")
+        assert "Sanitizer" not in said and "runtime error" not in said, said
+        # without an E record `cat` never sees EOF: only the guard can have ended it
+        ends = (0, 255) if stream.endswith(wire.encode(wire.EOF)) else (255,)
+        assert result.returncode in ends, (result.returncode, said)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from launchers.sshopts import UsageError, parse_args
+from launchers.kubexec.sshopts import UsageError, parse_args
 
 
 def test_prrte_style_call():

@@ -8,7 +8,9 @@ tests/integration/kubexec.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -259,14 +261,17 @@ def test_sigterm_ignored_remotely_still_ends_the_tree_after_the_signal_wait(stub
         proc.communicate()
 
 
+def in_shell(kc: Path, line: str, timeout: float = 60, **env: str):
+    """`line` run by bash, with KUBEXEC for the word `KUBEXEC` in it."""
+    return subprocess.run(line.replace("KUBEXEC", shlex.join(KUBEXEC)), shell=True,
+                          executable="/bin/bash", capture_output=True,
+                          env=kubexec_env(kc, **env), timeout=timeout)
+
+
 def test_closed_stdout_ends_an_endless_remote_command(stub):
     _, kc = stub
-    result = subprocess.run(
-        f"{sys.executable} -m launchers.kubexec pod-a 'echo $$ >&2; exec yes' | head -1; "
-        "echo ${PIPESTATUS[0]}",
-        shell=True, executable="/bin/bash", capture_output=True, env=kubexec_env(kc),
-        timeout=60,
-    )
+    result = in_shell(kc, "KUBEXEC pod-a 'echo $$ >&2; exec yes' | head -1; "
+                          "echo ${PIPESTATUS[0]}")
     assert result.stdout.split() == [b"y", str(128 + signal.SIGPIPE).encode()]
     yes_pid = int(result.stderr.split()[0])  # the shell that became `yes`
     assert wait_gone(yes_pid, 15), "the remote yes is still running"
@@ -276,13 +281,22 @@ def test_slow_reader_keeps_heartbeats_and_gets_every_byte(stub):
     """Defect 1: a reader that pauses longer than the heartbeat timeout used to block
     kubexec's writes, stop its heartbeats, and get the remote job killed (255, silent)."""
     _, kc = stub
-    result = subprocess.run(
-        f"{sys.executable} -m launchers.kubexec pod-a 'head -c 20000000 /dev/zero' "
-        "| (sleep 4; wc -c); echo ${PIPESTATUS[0]}",
-        shell=True, executable="/bin/bash", capture_output=True, timeout=120,
-        env=kubexec_env(kc, KUBEXEC_HEARTBEAT_TIMEOUT="2", KUBEXEC_HEARTBEAT_INTERVAL="0.5"),
-    )
+    result = in_shell(kc, "KUBEXEC pod-a 'head -c 20000000 /dev/zero' | (sleep 4; wc -c); "
+                          "echo ${PIPESTATUS[0]}", timeout=120,
+                      KUBEXEC_HEARTBEAT_TIMEOUT="2", KUBEXEC_HEARTBEAT_INTERVAL="0.5")
     assert result.stdout.split() == [b"20000000", b"0"], result.stderr
+
+
+def test_closed_stdin_stdout_or_stderr_are_dev_null(stub):
+    """As ssh (sanitise_stdfd): a closed 0, 1 or 2 is /dev/null, not a fd of ours that
+    lands there (the exec pipe, the master's socket, its lock) nor a traceback."""
+    _, kc = stub
+    result = in_shell(kc, "KUBEXEC pod-a 'cat; echo end' <&-")
+    assert (result.returncode, result.stdout) == (0, b"end\n"), result.stderr
+    result = in_shell(kc, "KUBEXEC pod-a 'echo out; echo err >&2; exit 3' >&-")
+    assert (result.returncode, result.stderr) == (3, b"err\n")
+    result = in_shell(kc, "KUBEXEC nope true 2>&-")
+    assert (result.returncode, result.stdout, result.stderr) == (255, b"", b"")
 
 
 def test_heartbeat_interval_0_tells_the_guard_to_keep_no_deadline(stub):
@@ -374,19 +388,99 @@ def test_no_bearer_token_goes_to_a_plain_http_server(tmp_path_factory):
         thread.stop()
 
 
+def _file_offset(pid: int, fd: int) -> int:
+    for line in Path(f"/proc/{pid}/fdinfo/{fd}").read_text().splitlines():
+        if line.startswith("pos:"):
+            return int(line.split()[1])
+    raise AssertionError("no pos")
+
+
+def _wait_stdin_stalled(pid: int, size: int) -> int:
+    """Wait until `pid`'s stdin (a file, read by it or by the master's child it handed it
+    to) is read to its end or stops moving for a second; its offset then."""
+    last, since = -1, time.monotonic()
+    while time.monotonic() - since < 1 and last < size:
+        now = _file_offset(pid, 0)
+        if now != last:
+            last, since = now, time.monotonic()
+        time.sleep(0.05)
+    return last
+
+
+@pytest.fixture(scope="module")
+def big_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("stdin") / "zeros"
+    with path.open("wb") as fh:
+        fh.truncate(64 << 20)  # far more than every buffer between kubexec and the command
+    return path
+
+
+def test_no_guard_does_not_deadlock_on_stdin_the_command_reads_late(stub, big_file):
+    """Defect 4: a blocking send waited for a command that first writes a lot and reads its
+    stdin only then, while nobody read the command's output: both sides stuck (623 s)."""
+    _, kc = stub
+    result = in_shell(kc, f"KUBEXEC --no-guard pod-a 'head -c 30000000 /dev/zero; "
+                          f"wc -c >&2' <{big_file} >/dev/null", timeout=120)
+    assert (result.returncode, result.stderr) == (0, f"{64 << 20}\n".encode())
+
+
+def _stalled_call(kc: Path, big_file: Path, **env: str) -> tuple[subprocess.Popen[bytes], int]:
+    """A call whose command reads no stdin while kubexec has 64 MiB to send: once the guard
+    holds back and every buffer on the way is full, kubexec cannot send a byte more."""
+    with big_file.open("rb") as stdin:
+        proc = subprocess.Popen([*KUBEXEC, "pod-a", "echo $$; exec sleep 300"], stdin=stdin,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                env=kubexec_env(kc, KUBEXEC_SIGNAL_WAIT="0.5", **env))
+    assert proc.stdout is not None
+    pid = int(proc.stdout.readline())
+    assert _wait_stdin_stalled(proc.pid, 64 << 20) < 64 << 20  # held back: stalled
+    return proc, pid
+
+
+def test_sigterm_is_not_stuck_behind_stdin_the_peer_does_not_take(stub, big_file):
+    """Defect 4, guarded: with the socket full, a blocking send kept SIGTERM (and heartbeats,
+    and the parent check) from being handled. Without heartbeats the guard keeps no
+    deadline and never reads ahead, so nothing but kubexec's own loop can end this."""
+    _, kc = stub
+    proc, pid = _stalled_call(kc, big_file, KUBEXEC_HEARTBEAT_INTERVAL="0")
+    try:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 128 + signal.SIGTERM
+    finally:
+        proc.kill()
+        proc.communicate()
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)  # its records wait unread: the stub keeps stdin open
+
+
+def test_signal_and_kill_records_behind_held_back_stdin_still_end_the_tree(stub, big_file):
+    """The records wait behind the data; the guard reads ahead for a heartbeat once its
+    deadline passes, and meets them."""
+    _, kc = stub
+    proc, pid = _stalled_call(kc, big_file, KUBEXEC_HEARTBEAT_TIMEOUT="2")
+    try:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 128 + signal.SIGTERM
+        assert wait_gone(pid, 30)
+    finally:
+        proc.kill()
+        proc.communicate()
+
+
 @pytest.mark.parametrize("host", ["pod-a", "nope"])
-def test_output_pipes_get_their_blocking_mode_back(stub, host):
-    """kubexec writes a pipe non-blocking; the flag is shared with everyone holding the pipe
-    (a launcher, sibling daemons), so it must be cleared on success and on failure."""
+def test_output_pipes_keep_their_blocking_mode(stub, host):
+    """kubexec writes a pipe without blocking; O_NONBLOCK on the pipe itself is shared with
+    everyone holding it (a launcher, sibling kubexecs, which undid it for each other), so
+    it must not be set, not even while the call runs."""
     _, kc = stub
     read_end, write_end = os.pipe()
     try:
-        proc = subprocess.run([sys.executable, "-m", "launchers.kubexec", host, "echo hi"],
-                              stdout=write_end, stderr=write_end, env=kubexec_env(kc),
-                              timeout=60)
-        assert proc.returncode == (0 if host == "pod-a" else 255)
+        proc = subprocess.Popen([*KUBEXEC, host, "echo first; sleep 1; echo second"],
+                                stdout=write_end, stderr=write_end, env=kubexec_env(kc))
+        assert os.read(read_end, 4096)  # the call is under way (or has failed)
         assert os.get_blocking(write_end)
-        assert os.read(read_end, 4096)
+        assert proc.wait(60) == (0 if host == "pod-a" else 255)
+        assert os.get_blocking(write_end)
     finally:
         os.close(read_end)
         os.close(write_end)

@@ -7,7 +7,7 @@ import email.utils
 import pytest
 import urllib3.exceptions
 
-from launchers.waitfor_retry import CAP, Transient, classify, delay, parse_retry_after
+from launchers.waitfor.retry import CAP, Transient, classify, delay, parse_retry_after
 
 
 class ApiException(Exception):  # the client's class is known by name

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from launchers.waitfor import (
+from launchers.waitfor.pods import (
     PodState,
     WaitTimeout,
     chosen,

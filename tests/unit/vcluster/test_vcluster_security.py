@@ -200,7 +200,7 @@ def test_scan_configs_name_test_files_that_exist() -> None:
 def test_the_login_job_survives_one_pod_failure_but_not_the_waiter_s_verdicts(
     rendered: dict[str, list[Manifest]],
 ) -> None:
-    from launchers.waitfor_cli import EXIT_API, EXIT_TIMEOUT, EXIT_WRITE
+    from launchers.waitfor.cli import EXIT_API, EXIT_TIMEOUT, EXIT_WRITE
 
     for name, objects in rendered.items():
         spec = find(objects, "Job")["spec"]

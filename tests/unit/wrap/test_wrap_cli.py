@@ -176,3 +176,21 @@ def test_the_option_form_imports_no_parser_library(podman_stub):
                           timeout=60, cwd=Path(cli.__file__).parents[1])
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == ""
+
+
+def test_closed_stdio_reaches_the_runtime_as_dev_null(podman_stub):
+    """As ssh's sanitise_stdfd: a rank started with 0, 1 and 2 closed gets /dev/null there,
+    not whatever the wrapper opened first (and no traceback for want of sys.stderr)."""
+    import os
+    import subprocess
+    import sys
+
+    podman_stub.write_text('#!/bin/sh\n'  # what it was given, read before any redirection
+                           'fds=$(/bin/readlink /proc/$$/fd/0 /proc/$$/fd/1 /proc/$$/fd/2)\n'
+                           'echo "$fds" >"$REPORT"\n')
+    report = podman_stub.parent / "report"
+    wrapper = Path(sys.executable).parent / "wrap-container"
+    done = subprocess.run(f"{shlex.quote(str(wrapper))} true <&- >&- 2>&-", shell=True,
+                          env={**os.environ, "REPORT": str(report)}, timeout=60)
+    assert done.returncode == 0
+    assert report.read_text().split() == ["/dev/null"] * 3

@@ -21,7 +21,8 @@ from typing import Any, Iterator, Optional
 import click
 
 from kube_pmix.names import COMPUTE_SELECTOR, NAMESPACE, SERVICE
-from launchers.waitfor import ApiError, WaitSpec, WaitTimeout, wait_for_pods, write_hostfiles
+from launchers.waitfor.loop import wait_for_pods
+from launchers.waitfor.pods import ApiError, WaitSpec, WaitTimeout, write_hostfiles
 
 EXIT_TIMEOUT = 1
 EXIT_API = 3

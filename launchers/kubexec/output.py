@@ -9,6 +9,12 @@ slows the remote writer down. The loop keeps running for heartbeats and signals.
 
 Terminals and regular files keep blocking writes (they do not stall for long,
 and O_NONBLOCK on a terminal is shared with the user's shell).
+
+O_NONBLOCK belongs to the open file description, which every process holding
+the same pipe shares (a launcher, sibling kubexecs): setting it and clearing it
+at exit undid it under a sibling still running. So a pipe is reopened through
+/proc/self/fd, which gives this process a description of its own, and a socket
+is written with MSG_DONTWAIT; the shared flag is touched only without /proc.
 """
 
 from __future__ import annotations
@@ -16,7 +22,9 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import socket
 import stat
+from typing import Optional
 
 LIMIT = 1 << 20
 
@@ -25,19 +33,31 @@ class OutputBuffer:
     """Output for one fd; call `flush()` when it is writable and `finish()` at the end."""
 
     def __init__(self, fd: int, limit: int = LIMIT) -> None:
-        self.fd = fd
+        self.fd = fd  # what the loop selects on and we write to
         self.limit = limit
         self.buf = bytearray()
         self.broken = False
-        self._restore = False
+        self.buffered = False
+        self._restore = False  # the shared description was made non-blocking: undo at exit
+        self._own = False  # self.fd is our own description of the pipe: close at exit
+        self._sock: Optional[socket.socket] = None
         try:
             mode = os.fstat(fd).st_mode
-            self.buffered = stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
-            if self.buffered and os.get_blocking(fd):
-                os.set_blocking(fd, False)
-                self._restore = True
         except OSError:  # closed fd: nothing will be read, so nothing to keep
-            self.buffered, self.broken = False, True
+            self.broken = True
+            return
+        if stat.S_ISSOCK(mode):
+            self._sock = socket.socket(fileno=os.dup(fd))
+            self.buffered = True
+        elif stat.S_ISFIFO(mode):
+            self.buffered = True
+            try:
+                self.fd = os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | os.O_NONBLOCK)
+                self._own = True
+            except OSError:  # no /proc (or no reader left): the shared flag, as before
+                if os.get_blocking(fd):
+                    os.set_blocking(fd, False)
+                    self._restore = True
 
     @property
     def full(self) -> bool:
@@ -68,7 +88,10 @@ class OutputBuffer:
         """Write `view`; returns what did not fit (only ever non-empty when buffered)."""
         while view and not self.broken:
             try:
-                view = view[os.write(self.fd, view) :]
+                if self._sock is not None:
+                    view = view[self._sock.send(view, socket.MSG_DONTWAIT) :]
+                else:
+                    view = view[os.write(self.fd, view) :]
             except BlockingIOError:
                 if self.buffered:
                     return bytes(view)
@@ -83,6 +106,13 @@ class OutputBuffer:
             select.select([], [self.fd], [])
             self.flush()
         self.buf.clear()
-        if self._restore:
-            with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError):
+            if self._restore:
                 os.set_blocking(self.fd, True)
+                self._restore = False
+            if self._own:
+                os.close(self.fd)
+                self._own = False
+            if self._sock is not None:
+                self._sock.close()
+                self._sock = None

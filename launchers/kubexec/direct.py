@@ -5,7 +5,7 @@ point that picks this path or the control master. This module and
 launchers.kubexec are the only places that print and pick exit statuses. PRRTE
 starts kubexec once per daemon, so this path is kept lean: no argparse/click,
 no Kubernetes client, no asyncio (exec.blocking and one select loop instead).
-With a control master (launchers.control_client) the same `main()` runs in a
+With a control master (launchers.kubexec.control.client) the same `main()` runs in a
 process forked from the warm master, on the caller's fds.
 """
 
@@ -19,18 +19,19 @@ import sys
 import time
 from typing import Mapping, Optional
 
-from launchers import guard_protocol as wire
+from launchers.exec import guardwire as wire
 from launchers.exec import hosts
 from launchers.exec.blocking import Client, Session
 from launchers.exec.config import load_config
 from launchers.exec.errors import KubeExecError
 from launchers.exec.process import CompletedProcess, completed
 from launchers.exec.protocol import MAX_MESSAGE
-from launchers.kubexec_output import OutputBuffer
-from launchers.sshopts import Options, UsageError, parse_args
+from launchers.kubexec.output import OutputBuffer
+from launchers.kubexec.sshopts import Options, UsageError, parse_args
 
 EXIT_FAILURE = 255  # as ssh: could not run the command remotely
 _SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+_READ_EV, _WRITE_EV = selectors.EVENT_READ, selectors.EVENT_WRITE
 _READ = 32 * 1024 - 64  # one stdin read fits one message with its record header
 
 USAGE = """\
@@ -83,7 +84,7 @@ Environment (seconds; a value that is not a number is refused):
                         never started twice.
   KUBEXEC_SIGNAL_WAIT         default 3: how long to wait for the remote exit after
                         forwarding a signal.
-  KUBEXEC_CONTROL_PERSIST     default 0 (off). N > 0: share one warm control master per
+  KUBEXEC_CONTROL_PERSIST     default 0 (off). N > 0 (finite): one warm control master per
                         user (as ssh's ControlMaster/ControlPersist): each kubexec
                         hands its stdin/stdout/stderr to it over a private unix
                         socket and costs a fraction of a direct call; the master
@@ -221,16 +222,12 @@ class Runner:
 
     def _loop(self, session: Session) -> int:
         sel = selectors.DefaultSelector()
-        sel.register(self.wake_r, selectors.EVENT_READ, "wake")
-        stdin_open, stdin_polled = not self.opts.no_stdin, False
-        if stdin_open:
-            try:
-                sel.register(0, selectors.EVENT_READ, "stdin")
-            except (OSError, ValueError):  # a regular file or /dev/null: reads never block
-                stdin_polled = True
-        else:
+        interest: dict[int, int] = {}  # fd -> the events we select it for now
+        self._select_for(sel, interest, self.wake_r, "wake", _READ_EV)
+        stdin_open = not self.opts.no_stdin
+        stdin_pollable = stdin_open and _pollable(0)  # else a file: reads never block
+        if not stdin_open:
             self._send_stdin(session, b"")
-        interest: dict[int, object] = {}  # fd -> what we select it for now
         interval = _env_float(self.env, "KUBEXEC_HEARTBEAT_INTERVAL", 5.0)
         beat = time.monotonic() if self.guarded and interval > 0 else None
         give_up: Optional[float] = None
@@ -245,24 +242,32 @@ class Runner:
                     # a crashed prted): its remote daemon must not outlive it.
                     self.debug("parent process gone: ending the remote command")
                     self.signals.append(int(signal.SIGHUP))
-            # A full output buffer stops socket reads (TCP flow control); heartbeats go on.
+            # Flow control both ways, never a blocked call: a full output buffer stops
+            # socket reads, a backlogged socket stops stdin reads; heartbeats and
+            # signals go on (they queue behind what waits).
+            want_stdin = stdin_open and not session.backlogged
+            if stdin_pollable:
+                self._select_for(sel, interest, 0, "stdin", _READ_EV if want_stdin else 0)
+            net = 0 if any(out.full for out in outputs) else _READ_EV
             self._select_for(sel, interest, session.fileno(), "net",
-                             not any(out.full for out in outputs))
+                             net | (_WRITE_EV if session.wants_write() else 0))
             for out in outputs:
-                self._select_for(sel, interest, out.fd, out, out.pending, selectors.EVENT_WRITE)
+                self._select_for(sel, interest, out.fd, out, _WRITE_EV if out.pending else 0)
             deadlines = [t for t in (beat, give_up) if t is not None]
             timeout = max(0.0, min(deadlines) - now) if deadlines else None
-            if session.has_buffered() or (stdin_open and stdin_polled):
+            if session.has_buffered() or (want_stdin and not stdin_pollable):
                 timeout = 0
-            ready = {key.data for key, _ in sel.select(timeout)}
+            ready = {key.data: events for key, events in sel.select(timeout)}
             if session.has_buffered():
-                ready.add("net")
-            if stdin_open and stdin_polled:
-                ready.add("stdin")
+                ready["net"] = ready.get("net", 0) | _READ_EV
+            if want_stdin and not stdin_pollable:
+                ready["stdin"] = _READ_EV
             for out in outputs:
                 if out in ready:
                     out.flush()
-            if "net" in ready and not session.on_readable():
+            if ready.get("net", 0) & _WRITE_EV:
+                session.on_writable()
+            if ready.get("net", 0) & _READ_EV and not session.on_readable():
                 status = session.exit_status()
                 self.debug(f"remote exit status {status}")
                 return status
@@ -278,8 +283,6 @@ class Runner:
                 self._send_stdin(session, data)
                 if not data:
                     stdin_open = False
-                    if not stdin_polled:
-                        sel.unregister(0)
             if "wake" in ready:
                 with contextlib.suppress(OSError):
                     os.read(self.wake_r, 512)
@@ -301,31 +304,54 @@ class Runner:
 
         Closing at once, with the remote output still flowing in, makes our kernel answer
         with a reset, and the server may then drop the kill record unread: the remote
-        command (`yes`) would run on until the heartbeat timeout.
+        command (`yes`) would run on until the heartbeat timeout. The record may also wait
+        behind stdin the peer has not taken yet: it is written as the socket takes it.
         """
         session.write_stdin(wire.encode(wire.KILL))
         end = time.monotonic() + _env_float(self.env, "KUBEXEC_SIGNAL_WAIT", 3.0)
         self.stdout.broken = self.stderr.broken = True  # what still comes is dropped
         with contextlib.suppress(KubeExecError):
             sel = selectors.DefaultSelector()
-            sel.register(session.fileno(), selectors.EVENT_READ)
+            sel.register(session.fileno(), _READ_EV)
             while time.monotonic() < end:
-                if sel.select(max(0.0, end - time.monotonic())) and not session.on_readable():
-                    return
+                sel.modify(session.fileno(), _READ_EV | (_WRITE_EV if session.wants_write() else 0))
+                for _key, events in sel.select(max(0.0, end - time.monotonic())):
+                    if events & _WRITE_EV:
+                        session.on_writable()
+                    if events & _READ_EV and not session.on_readable():
+                        return
 
     @staticmethod
-    def _select_for(sel: selectors.BaseSelector, interest: dict[int, object], fd: int,
-                    data: object, wanted: bool, events: int = selectors.EVENT_READ) -> None:
-        """(Un)register `fd` so the selector watches it exactly while `wanted`."""
-        if wanted and fd not in interest:
+    def _select_for(sel: selectors.BaseSelector, interest: dict[int, int], fd: int,
+                    data: object, events: int) -> None:
+        """(Un)register `fd` so the selector watches it for exactly `events` (0: not at all)."""
+        have = interest.get(fd, 0)
+        if events == have:
+            return
+        if not events:
+            sel.unregister(fd)
+            del interest[fd]
+        elif have:
+            sel.modify(fd, events, data)
+            interest[fd] = events
+        else:
             try:
                 sel.register(fd, events, data)
             except KeyError:  # the same fd already watched for another event (a tty on 0 and 1)
                 return
-            interest[fd] = data
-        elif not wanted and fd in interest:
-            sel.unregister(fd)
-            del interest[fd]
+            interest[fd] = events
+
+
+def _pollable(fd: int) -> bool:
+    """Whether select can watch `fd` (a regular file or /dev/null cannot be: reads never block)."""
+    probe = selectors.DefaultSelector()
+    try:
+        probe.register(fd, _READ_EV)
+    except (OSError, ValueError):
+        return False
+    finally:
+        probe.close()
+    return True
 
 
 class _Interrupted(Exception):
@@ -334,8 +360,10 @@ class _Interrupted(Exception):
         self.signo = signo
 
 
-def main(argv: Optional[list[str]] = None, watch_parent: bool = True) -> int:
-    """`watch_parent=False` in a control master's child: the caller watches its own parent."""
+def main(argv: Optional[list[str]] = None, watch_parent: bool = True,
+         master_note: str = "") -> int:
+    """`watch_parent=False` in a control master's child: the caller watches its own parent.
+    `master_note`: why no control master took this call (said with -v)."""
     args = sys.argv[1:] if argv is None else argv
     try:
         opts = parse_args(args)
@@ -355,6 +383,8 @@ def main(argv: Optional[list[str]] = None, watch_parent: bool = True) -> int:
         return EXIT_FAILURE
     try:
         runner = Runner(opts, os.environ, watch_parent)
+        if master_note:
+            runner.debug(f"control master not used: {master_note}")
         result = runner.run()
     except KubeExecError as exc:
         sys.stderr.write(f"kubexec: {_one_line(exc, opts.host)}\n")

@@ -18,7 +18,7 @@ import random
 import time
 from typing import Any, Callable, Optional
 
-from launchers.waitfor import (
+from launchers.waitfor.pods import (
     ApiError,
     PodState,
     Progress,
@@ -28,8 +28,9 @@ from launchers.waitfor import (
     chosen,
     dns_name,
     pod_state,
+    system_resolver,
 )
-from launchers.waitfor_retry import Random, Transient, classify, delay, is_api_exception
+from launchers.waitfor.retry import Random, Transient, classify, delay, is_api_exception
 
 DNS_RECHECK = 2.0  # all Ready but names not yet published: nothing to watch, look again
 CONNECT_TIMEOUT = 10.0
@@ -234,3 +235,20 @@ class Waiter:
         return WaitTimeout(wanted=self.spec.count, timeout=self.spec.timeout,
                            missing=self._waiting(), unresolved=self.missing_dns,
                            seen=len(self.states))
+
+
+def wait_for_pods(
+    core_v1: Any,
+    spec: WaitSpec,
+    resolver: Resolver = system_resolver,
+    progress: Optional[Progress] = None,
+    **clock: Any,
+) -> list[PodState]:
+    """Block until SPEC.count matching pods are usable; return them in ordinal order.
+
+    CORE_V1 is a `kubernetes.client.CoreV1Api` whose client does not retry by itself.
+    Transient API errors are retried until SPEC.timeout, a hard deadline. Raises
+    WaitTimeout (naming the pods still missing and why) or ApiError (refused, or still
+    failing at the deadline). `clock`: `clock=`, `sleep=`, `rng=` for tests.
+    """
+    return Waiter(core_v1, spec, resolver, progress, **clock).run()

@@ -10,8 +10,8 @@ kubexec or a lost connection never leaves the remote tree running.
 
 This entry point only picks the path, and imports nothing else before it has:
 with `KUBEXEC_CONTROL_PERSIST` > 0, the call is handed to the user's warm
-control master (launchers.control_client), else, or when the master cannot be
-used, launchers.kubexec_direct connects itself. Both run the same `main()`.
+control master (launchers.kubexec.control.client), else, or when the master cannot be
+used, launchers.kubexec.direct connects itself. Both run the same `main()`.
 """
 
 from __future__ import annotations
@@ -22,23 +22,39 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     """kubexec ARGV...; without `argv` (the program itself) this ends the process."""
+    if argv is None:
+        sanitise_stdfd()
     status = _run(sys.argv[1:] if argv is None else argv)
     if argv is None:
         _exit(status)
     return status
 
 
+def sanitise_stdfd() -> None:
+    """OpenSSH's first step: a closed 0, 1 or 2 becomes /dev/null before we open anything,
+    or the exec pipe, the master's socket or its lock would land there and be taken for
+    stdio (`kubexec POD cmd <&-` sent the master its own socket as the command's stdin)."""
+    for fd, stream in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            os.set_inheritable(os.open(os.devnull, os.O_RDWR), True)  # the lowest free fd: fd
+            setattr(sys, stream, open(fd, "w" if fd else "r", closefd=False))  # noqa: SIM115
+
+
 def _run(args: list[str]) -> int:
     persist = os.environ.get("KUBEXEC_CONTROL_PERSIST", "")
+    note = ""
     if persist.strip() not in ("", "0"):
-        from launchers import control_client
+        from launchers.kubexec.control import client as control_client
 
         status = control_client.run(args, persist)
         if status is not None:
             return status
-    from launchers import kubexec_direct
+        note = control_client.why_not
+    from launchers.kubexec import direct
 
-    return kubexec_direct.main(args)
+    return direct.main(args, master_note=note)
 
 
 def _exit(status: int) -> None:

@@ -9,8 +9,9 @@ name, and a headless service publishes names a little after the pod turns Ready.
 The pure parts (what state a pod is in and why, hostfile text) are separate from
 the API loop so they are tested on plain dicts.
 
-The API loop (list, watch, retries within a hard deadline) is `waitfor_loop.py`;
-which errors are retried and how long to wait is `waitfor_retry.py`.
+The API loop (list, watch, retries within a hard deadline) is `loop.py`, which
+imports this module (never the other way); which errors are retried and how long
+to wait is `retry.py`.
 
 Errors (only the CLI turns them into messages and exit statuses)::
 
@@ -235,22 +236,3 @@ class WaitSpec:
     # time.monotonic() value at which to give up; default: `timeout` from the start of the
     # wait (the CLI sets it from its own start, so that start-up counts too)
     deadline: Optional[float] = None
-
-
-def wait_for_pods(
-    core_v1: Any,
-    spec: WaitSpec,
-    resolver: Resolver = system_resolver,
-    progress: Optional[Progress] = None,
-    **clock: Any,
-) -> list[PodState]:
-    """Block until SPEC.count matching pods are usable; return them in ordinal order.
-
-    CORE_V1 is a `kubernetes.client.CoreV1Api` whose client does not retry by itself.
-    Transient API errors are retried until SPEC.timeout, a hard deadline. Raises
-    WaitTimeout (naming the pods still missing and why) or ApiError (refused, or still
-    failing at the deadline). `clock`: `clock=`, `sleep=`, `rng=` for tests.
-    """
-    from launchers.waitfor_loop import Waiter
-
-    return Waiter(core_v1, spec, resolver, progress, **clock).run()
