@@ -113,6 +113,22 @@ def test_signal_reaches_the_rank_and_its_status_comes_back(podman_user, mpi_imag
             proc.wait(timeout=60)
 
 
+def wait_catching(pid: int, sig: int, timeout: float) -> bool:
+    """True once process `pid` has a handler for `sig` (its SigCgt mask in /proc)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            return False
+        caught = int(next(line.split()[1] for line in status.splitlines()
+                          if line.startswith("SigCgt:")), 16)
+        if caught & (1 << (sig - 1)):
+            return True
+        time.sleep(0.005)
+    return False
+
+
 def test_a_signal_as_the_rank_starts_ends_it_and_its_container(podman_user, mpi_image, job_dir,
                                                               no_leftovers):
     # SIGTERM at once, before podman has created the container: the wrapper holds it
@@ -124,7 +140,9 @@ def test_a_signal_as_the_rank_starts_ends_it_and_its_container(podman_user, mpi_
     proc = podman_user.popen([WRAP, "sh", "-c", script], env={"MPI_IMAGE": mpi_image},
                              cwd=job_dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        time.sleep(0.05)  # past the interpreter's start: the wrapper's handlers are in
+        # as soon as the wrapper catches TERM (a loaded machine may take long to start the
+        # interpreter; before that the default action would kill the wrapper itself)
+        assert wait_catching(proc.pid, signal.SIGTERM, 60), "the wrapper never caught TERM"
         proc.send_signal(signal.SIGTERM)
         status = proc.wait(timeout=120)
     finally:
