@@ -32,6 +32,16 @@
  * and kills only when nothing at all arrives for a whole timeout; a session
  * that ends meanwhile is seen as a hang-up on fd 0.
  *
+ * The exec's own process is a sentinel, not the guard: containerd's CRI exec
+ * SIGKILLs the process it started when the session's stream ends (the client
+ * went away while the session carried data, which heartbeats always do), and
+ * no process can catch that. Measured on the real test bed: kubexec SIGKILLed
+ * while its command wrote, the guard was killed within a second and the
+ * command, in a session of its own, ran on under the pod's pid 1. So the
+ * process started by the exec forks the guard, relays the signals it gets to
+ * it, and exits with its status; the guard learns of the sentinel's death
+ * through PR_SET_PDEATHSIG and ends the tree as for a lost session.
+ *
  * C rather than Python: it starts once per remote command in every pod, and
  * the Python guard's interpreter start and imports alone cost ~60 ms of CPU.
  * The common case (a command that leaves nothing behind) makes no /proc
@@ -83,6 +93,8 @@ static const char USAGE[] =
 /* Signals relayed to the command's group when the guard itself gets them. */
 static const int RELAYED[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
 #define NRELAYED (sizeof RELAYED / sizeof RELAYED[0])
+/* What the guard gets when the sentinel above it dies (PR_SET_PDEATHSIG). */
+#define DEATH_SIGNAL SIGUSR2
 
 struct guard {
     double heartbeat_timeout; /* <= 0: no deadline */
@@ -92,6 +104,7 @@ struct guard {
     pid_t pid;                /* the command, leader of its own session */
     int child_exited, child_status;
     int sigfd;
+    int sentinel_gone;        /* DEATH_SIGNAL came: the exec's process was killed */
     int pipe_w;               /* the command's stdin, -1 once closed */
     int stdin_eof;            /* an E record came */
     int writer_gone;          /* fd 0 hung up: read what is left, whatever the cap */
@@ -146,7 +159,9 @@ static void drain_signals(struct guard *g, int relay)
 {
     struct signalfd_siginfo si;
     while (read(g->sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
-        if (relay && si.ssi_signo != SIGCHLD && !g->child_exited)
+        if (si.ssi_signo == DEATH_SIGNAL)
+            g->sentinel_gone = 1;
+        else if (relay && si.ssi_signo != SIGCHLD && !g->child_exited)
             killpg(g->pid, (int)si.ssi_signo);
     }
 }
@@ -325,7 +340,8 @@ static int queue(struct guard *g, const char *data, size_t len)
     return 0;
 }
 
-enum verdict { GO_ON, SESSION_LOST, BAD_RECORD, KILL_REQUESTED, NO_MEMORY, NO_HEARTBEAT };
+enum verdict { GO_ON, SESSION_LOST, BAD_RECORD, KILL_REQUESTED, NO_MEMORY, NO_HEARTBEAT,
+               SENTINEL_KILLED };
 
 /* Decode what arrived; D payloads stream straight into the pending buffer. */
 static enum verdict feed(struct guard *g, const char *buf, size_t len)
@@ -459,6 +475,10 @@ static void say_why(const struct guard *g, enum verdict v)
         say("kubexec-guard: no heartbeat from kubexec for %g s: ending %s\n",
                 g->heartbeat_timeout, g->what);
         break;
+    case SENTINEL_KILLED:
+        say("kubexec-guard: session lost (the exec's process was killed): ending %s\n",
+                g->what);
+        break;
     case GO_ON:
         break;
     }
@@ -512,6 +532,8 @@ static int run(struct guard *g)
                 drain_signals(g, 1);
         }
         reap(g);
+        if (why == GO_ON && g->sentinel_gone)
+            why = SENTINEL_KILLED;
         if (why == GO_ON && deadline > 0 && !blind && now() >= deadline) {
             if (!holding)
                 why = NO_HEARTBEAT;
@@ -565,6 +587,46 @@ static void describe(struct guard *g)
             *c = ' ';
 }
 
+static volatile sig_atomic_t guard_pid;
+
+static void relay_to_guard(int signo)
+{
+    if (guard_pid > 0)
+        kill(guard_pid, signo);
+}
+
+/* Split into the sentinel (this process, the one the exec started: it only relays
+ * signals to the guard and exits with its status) and the guard (the child, which
+ * returns 0 here and goes on). In the guard, returns non-zero when the sentinel is
+ * already gone. */
+static int sentinel(void)
+{
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    if (pid < 0)
+        return 0; /* no sentinel: guard the command as before, from the exec's process */
+    if (pid == 0) {
+        if (prctl(PR_SET_PDEATHSIG, DEATH_SIGNAL, 0, 0, 0) < 0 || getppid() != parent)
+            return EXIT_LOST; /* killed before we could tell: nothing was started yet */
+        return 0;
+    }
+    guard_pid = pid;
+    struct sigaction sa = {.sa_handler = relay_to_guard, .sa_flags = SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    for (size_t k = 0; k < NRELAYED; k++)
+        sigaction(RELAYED[k], &sa, NULL);
+    /* The guard and the command hold the session's stdio; ours must not keep the
+     * pipes open past them. */
+    int null = open("/dev/null", O_RDWR);
+    for (int fd = 0; fd < 3 && null >= 0; fd++)
+        dup2(null, fd);
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            _exit(EXIT_LOST);
+    _exit(exit_code(status));
+}
+
 int main(int argc, char **argv)
 {
     struct guard g = {.heartbeat_timeout = 20.0, .grace = 2.0, .pipe_w = -1, .sigfd = -1};
@@ -607,10 +669,15 @@ int main(int argc, char **argv)
         if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) != fd)
             return EXIT_LOST;
 
-    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); /* best effort, as before */
-    signal(SIGPIPE, SIG_IGN);
     sigset_t mask;
     sigemptyset(&mask);
+    sigaddset(&mask, DEATH_SIGNAL);
+    sigprocmask(SIG_BLOCK, &mask, NULL); /* queued from the fork on, read from the signalfd */
+    int lost = sentinel();
+    if (lost)
+        return lost;
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); /* best effort, as before */
+    signal(SIGPIPE, SIG_IGN);
     sigaddset(&mask, SIGCHLD);
     for (size_t k = 0; k < NRELAYED; k++) {
         signal(RELAYED[k], SIG_DFL); /* an inherited SIG_IGN would discard them */

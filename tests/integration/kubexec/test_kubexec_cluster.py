@@ -274,3 +274,46 @@ def test_a_slow_reader_gets_every_byte_past_the_heartbeat_timeout(cluster):
         cluster, f"KUBEXEC_HEARTBEAT_INTERVAL=0.5 KUBEXEC_HEARTBEAT_TIMEOUT=3 "
         f"kubexec {pod} 'head -c 20000000 /dev/zero' | (sleep 8; wc -c); echo rc=$?")
     assert result.stdout.split() == ["20000000", "rc=0"], result.stderr
+
+
+def test_sigkill_to_kubexec_while_its_command_writes_ends_the_remote_tree(cluster):
+    """The session carries data when kubexec dies, so the runtime SIGKILLs the process the
+    exec started (containerd does; the local cluster too): the guard's sentinel. The guard
+    below it must still end the tree; seen on the real bed before it had a sentinel: the
+    command ran on under the pod's pid 1."""
+    pod = cluster.compute_pods[0]
+    with subprocess.Popen(["sleep", "600"], stdin=subprocess.PIPE) as reader:
+        proc = subprocess.Popen(
+            [kubexec_bin(cluster), pod, f"head -c 200000000 /dev/zero; sleep {MARK}"],
+            stdin=subprocess.DEVNULL, stdout=reader.stdin, stderr=subprocess.DEVNULL,
+            env=host_env(cluster.kubeconfig, KUBEXEC_HEARTBEAT_TIMEOUT="60"))
+        try:
+            # the command writes into a reader that never reads: the session is busy
+            assert wait_for(lambda: any(_comm(p) == "head" for p in cluster.pod_pids(pod)), 30)
+            time.sleep(1)
+            proc.kill()
+            proc.wait()
+            # far below the 60 s heartbeat timeout: the sentinel's death ends the tree
+            assert wait_for(lambda: not [p for p in cluster.pod_pids(pod)
+                                         if _comm(p) in ("head", "sleep") and
+                                         _is_ours(p)], 20)
+        finally:
+            proc.kill()
+            proc.wait()
+            reader.kill()
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def _is_ours(pid: int) -> bool:
+    """head of our command, or its `sleep MARK` (the pods' idle loop sleeps too)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return argv[:1] == [b"head"] or argv[:2] == [b"sleep", MARK.encode()]

@@ -38,6 +38,21 @@ def parent_of(pid: int) -> int:
     return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
+def guard_under(sentinel: int, timeout: float = 10) -> int:
+    """The guard proper: the child the exec's process (the sentinel) forked."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if parent_of(int(entry.name)) == sentinel:
+                        return int(entry.name)
+                except (OSError, ValueError, IndexError):
+                    continue
+        time.sleep(0.01)
+    raise AssertionError(f"no guard under the sentinel {sentinel}")
+
+
 def send(proc: subprocess.Popen[bytes], *records: bytes) -> None:
     assert proc.stdin is not None
     proc.stdin.write(b"".join(records))
@@ -183,7 +198,7 @@ def test_stdin_the_command_does_not_read_is_held_back_not_buffered(guards):
     assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
     sent = wait_stalled(writer.pid, total)
     assert sent < total // 4, f"the guard took {sent} bytes of stdin nobody read"
-    assert peak_rss_kib(proc.pid) < 16 * 1024
+    assert peak_rss_kib(guard_under(proc.pid)) < 16 * 1024
 
 
 def test_heartbeats_held_back_with_stdin_do_not_count_as_missing(guards):
@@ -222,10 +237,11 @@ def test_heartbeat_loss_kills_the_tree_including_an_escaped_grandchild(guards):
     pids = read_pids(proc, 2)
     assert all(alive(pid) for pid in pids)
     escaped = pids[0]
+    guard = guard_under(proc.pid)
     deadline = time.monotonic() + 10
-    while parent_of(escaped) != proc.pid and time.monotonic() < deadline:
+    while parent_of(escaped) != guard and time.monotonic() < deadline:
         time.sleep(0.02)
-    assert parent_of(escaped) == proc.pid, "the escaped grandchild was not re-parented"
+    assert parent_of(escaped) == guard, "the escaped grandchild was not re-parented"
     assert os.getsid(escaped) != os.getsid(pids[1])
     assert proc.wait(20) == 255  # no heartbeat ever came
     assert wait_gone(pids) == []
@@ -445,3 +461,29 @@ def test_the_record_parser_is_clean_under_asan_and_ubsan(sanitized_guard):
         # without an E record `cat` never sees EOF: only the guard can have ended it
         ends = (0, 255) if stream.endswith(wire.encode(wire.EOF)) else (255,)
         assert result.returncode in ends, (result.returncode, said)
+
+
+def test_the_exec_process_killed_ends_the_tree(guards):
+    """containerd SIGKILLs the process an exec started when the session's stream ends: that
+    is the sentinel, and the guard below it ends the tree (seen on the real test bed: a
+    guard that was that process died and left its command running under the pod's pid 1)."""
+    proc = start_guard("sleep 300 & echo $!; wait", timeout=0)
+    guards.append(proc)
+    (pid,) = read_pids(proc, 1)
+    guard = guard_under(proc.pid)
+    proc.kill()
+    proc.wait(10)
+    assert wait_gone([pid, guard]) == []
+    assert guard_says(proc) == (
+        "kubexec-guard: session lost (the exec's process was killed): ending "
+        "/bin/sh -c sleep 300 & echo $!; wait")
+
+
+def test_a_signal_to_the_exec_process_reaches_the_command(guards):
+    proc = start_guard("trap 'echo got-term; exit 7' TERM; echo ready; "
+                       "while :; do sleep 0.1; done", timeout=0)
+    guards.append(proc)
+    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(20) == 7
+    assert proc.stdout.read() == b"got-term\n"
