@@ -204,8 +204,9 @@ build_pmix() {
     k=$(pmix_key)
     stamp_is .pmix-installed "$k" && return 0
     cd "$(src_dir)/openpmix"
-    # a new version or new flags: nothing of the old install may stay
-    rm -rf "$PREFIX"
+    # a new version or new flags: nothing of the old install may stay, and PRRTE's install
+    # in the same prefix goes with it (its stamp too, or a later run would trust it)
+    rm -rf "$PREFIX" "$BUILD/.prrte-installed"
     [ -f Makefile ] && { make distclean >/dev/null 2>&1 || true; }
     # the system's libevent and hwloc; nothing PRRTE does not need
     log_run pmix-configure ./configure "${PMIX_FLAGS[@]}"
