@@ -4,8 +4,9 @@ The paper's Makefile ran `kustomize edit` on its own sources. We write a small
 kustomization into a temporary directory that references the overlay and sets
 namespace, replica count and image names/tags, run `kubectl kustomize` on it,
 then fix up in Python what kustomize cannot derive: the waiter's pod count, the
-Role's exec `resourceNames` (one per compute pod) and the RoleBinding subject's
-namespace.
+Role's exec `resourceNames` (one per compute pod), the RoleBinding subject's
+namespace, and the pod settings of `podspec` (DNS search domain, pulls, spread,
+MPI_IMAGE); plus the login Job's lifetime (deadline, clean-up after it ends).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any, Optional
 
 import yaml
 
-from kube_pmix.vcluster import paths
+from kube_pmix.vcluster import paths, podspec
 from kube_pmix.vcluster.errors import CommandError, RenderError
 from kube_pmix.vcluster.images import DEFAULT_TAG, IMAGES
 from kube_pmix.vcluster.variants import variant
@@ -36,6 +37,13 @@ class RenderParams:
     tag: str = DEFAULT_TAG
     slots: Optional[int] = None
     wait_timeout: int = 600
+    cluster_domain: str = "cluster.local"
+    pull_policy: str = "IfNotPresent"
+    pull_secret: Optional[str] = None
+    spread: str = "none"  # of the compute pods over nodes: none, soft, hard
+    create_namespace: bool = True  # False: deploy into a namespace that exists
+    deadline: Optional[int] = None  # seconds the login Job may run (activeDeadlineSeconds)
+    ttl: Optional[int] = None  # seconds a finished login Job is kept (ttlSecondsAfterFinished)
 
 
 def overlay_dir(name: str) -> Path:
@@ -103,6 +111,26 @@ def fix_rbac(obj: Manifest, params: RenderParams) -> None:
                 rule["resourceNames"] = compute_pod_names(params.replicas)
 
 
+def fix_pods(obj: Manifest, params: RenderParams) -> None:
+    """The pod settings that depend on the parameters (see kube_pmix.vcluster.podspec)."""
+    spec = _pod_spec(obj)
+    the_variant = variant(params.variant)
+    podspec.set_dns(spec, params.namespace, params.cluster_domain)
+    podspec.set_pull(spec, params.pull_policy, params.pull_secret, the_variant.podman)
+    if the_variant.podman:
+        podspec.set_env(spec["containers"][0], "MPI_IMAGE",
+                        podspec.mpi_image(params.registry, params.tag))
+    if obj["kind"] == "StatefulSet":
+        constraints = podspec.spread_constraints(params.spread)
+        if constraints:
+            spec["topologySpreadConstraints"] = constraints
+    elif obj["kind"] == "Job":
+        if params.deadline:
+            obj["spec"]["activeDeadlineSeconds"] = params.deadline
+        if params.ttl is not None:
+            obj["spec"]["ttlSecondsAfterFinished"] = params.ttl
+
+
 def post_process(objects: list[Manifest], params: RenderParams) -> list[Manifest]:
     """Apply what kustomize cannot (see the module docstring); checks what it relies on."""
     found = {(o.get("kind"), o.get("metadata", {}).get("name")) for o in objects}
@@ -114,7 +142,9 @@ def post_process(objects: list[Manifest], params: RenderParams) -> list[Manifest
         kind = obj.get("kind")
         if kind in ("Role", "RoleBinding"):
             fix_rbac(obj, params)
-        elif kind == "StatefulSet":
+        if kind in ("StatefulSet", "Job"):
+            fix_pods(obj, params)
+        if kind == "StatefulSet":
             if obj["spec"].get("replicas") != params.replicas:
                 raise RenderError("kustomize did not set the StatefulSet's replicas")
         elif kind == "Job":
@@ -127,6 +157,8 @@ def post_process(objects: list[Manifest], params: RenderParams) -> list[Manifest
                 if params.slots:
                     argv = _set_flag(argv, "--slots", str(params.slots))
                 container["command"] = argv
+    if not params.create_namespace:
+        objects = [o for o in objects if o.get("kind") != "Namespace"]
     return objects
 
 
@@ -151,6 +183,8 @@ def render(params: RenderParams, kubectl: str = "kubectl") -> list[Manifest]:
     """The variant's objects, parameters applied, in kustomize's order."""
     if params.replicas < 1:
         raise RenderError("replicas must be at least 1")
+    if params.spread not in podspec.SPREADS:
+        raise RenderError(f"spread must be one of {', '.join(podspec.SPREADS)}")
     objects = [o for o in yaml.safe_load_all(run_kustomize(params, kubectl)) if o]
     return post_process(objects, params)
 
