@@ -165,6 +165,8 @@ build_prrte() {
 }
 
 fetch_source
+# fetch: only the source package (the images build PRRTE from it themselves)
+[ "${3:-}" = fetch ] && exit 0
 unpack
 build_pmix
 [ "${3:-}" = pmix ] && exit 0

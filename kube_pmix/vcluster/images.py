@@ -32,10 +32,13 @@ class Image:
     requires: tuple[str, ...] = ()
     # The image a `-with-runtime` variant copies its application from.
     copies_from: Optional[str] = None
+    # An image a build stage starts from for its tools (k8s-mpi compiles its example in
+    # k8s-pmix-base), while the image itself starts from IMAGE_BASE.
+    stage: Optional[str] = None
 
     def sources(self) -> list[str]:
-        """Short names of the images this one is built from: parent, then copy source."""
-        return [name for name in (self.parent, self.copies_from) if name]
+        """Short names of the images this one is built from: parent, copy source, stage."""
+        return [name for name in (self.parent, self.copies_from, self.stage) if name]
 
     @property
     def repository(self) -> str:
@@ -50,7 +53,8 @@ IMAGES: dict[str, Image] = {
         Image("pmix-base", None, "Open MPI, PRRTE, OpenPMIx (pinned wheel), our tools"),
         Image("runtime", "pmix-base", "PRRTE runtime node: sshd, ssh client, kubexec"),
         Image("runtime-with-podman", "runtime", "runtime with rootless podman"),
-        Image("mpi", "pmix-base", "MPI application image (init_finalize), no runtime"),
+        Image("mpi", None, "MPI application image: Open MPI and init_finalize, nothing else",
+              stage="pmix-base"),
         Image("mpi-with-runtime", "runtime", "MPI application and runtime in one image",
               copies_from="mpi"),
         Image("nas", "mpi", "NAS Parallel Benchmarks", requires=("NPB_URL", "NPB_SHA256")),
@@ -126,9 +130,14 @@ def inspect_size_argv(ref: str, build_cmd: str = "podman build") -> list[str]:
     return [engine, "image", "inspect", "--format", "{{.Size}}", ref]
 
 
-def push_argv(img: Image, registry: str, tag: str, push_cmd: str = "podman push") -> list[str]:
-    """The push command line for IMG."""
-    return [*push_cmd.split(), reference(img, registry, tag)]
+def push_argv(img: Image, registry: str, tag: str, push_cmd: str = "podman push",
+              push_registry: Optional[str] = None) -> list[str]:
+    """The push command line for IMG; to PUSH_REGISTRY when the registry is reached here
+    under another address than the one the images are named for (and pods pull)."""
+    name = reference(img, registry, tag)
+    if push_registry and push_registry.rstrip("/") != registry.rstrip("/"):
+        return [*push_cmd.split(), name, reference(img, push_registry, tag)]
+    return [*push_cmd.split(), name]
 
 
 def with_parents(names: list[str]) -> list[Image]:
