@@ -16,6 +16,7 @@ include mk/entries.mk
 include mk/front.mk
 include mk/prrte-k8sgo.mk
 include mk/k8s.mk
+include mk/fuse-plugin.mk
 
 .PHONY: all deps system-deps venv demo test unit bench lint clean
 
@@ -50,7 +51,7 @@ demo: deps wheelhouse
 	$(MAKE) --no-print-directory base-image BASE_IMAGE_USER=mpiuser
 	$(VENV)/bin/kube-pmix demo
 
-test: deps checkov-venv prrte-k8sgo k8s
+test: deps checkov-venv prrte-k8sgo k8s fuse-plugin
 	mkdir -p test-results
 	$(PY) -m pytest -ra --junitxml=test-results/junit.xml $(PYTEST_ARGS)
 

@@ -19,6 +19,8 @@
 #                                      relay or port-forward), e.g. 127.0.0.1:PORT/kube-pmix
 #   make image-mpi push-mpi            one image (image-<name> builds its parents too)
 #   make deploy-ssh-with-podman-unpriv login-... undeploy-...
+#   make login-kubectl COMMAND='prterun --map-by ppr:2:node hostname'
+#   make deploy-fuse-plugin undeploy-fuse-plugin   our /dev/fuse device plugin (-unpriv)
 #   make get-waitfor-log
 #   make checkov-venv                  checkov in its own venv (it pins packages
 #                                      that conflict with the project's venv)
@@ -52,6 +54,7 @@ VC_PUSH_ARGS   = $(VC_IMG_ARGS) --push-cmd '$(IMAGE_PUSH_CMD)' \
 VC_DEPLOY_ARGS = --namespace '$(NAMESPACE)' --replicas '$(REPLICAS)' $(VC_IMG_ARGS)
 
 .PHONY: images push-images base-image wheelhouse prrte-source get-waitfor-log checkov-venv \
+        deploy-fuse-plugin undeploy-fuse-plugin \
         $(addprefix image-,$(VC_IMAGES)) $(addprefix push-,$(VC_IMAGES)) \
         $(addprefix deploy-,$(VC_VARIANTS)) $(addprefix login-,$(VC_VARIANTS)) \
         $(addprefix undeploy-,$(VC_VARIANTS))
@@ -76,7 +79,7 @@ prrte-source:
 
 # The base is only made here for podman (docker pulls the public image), and only
 # when it is the default one; any other IMAGE_BASE is pulled by the build as usual.
-IMAGE_DEPS := wheelhouse prrte-source \
+IMAGE_DEPS := wheelhouse prrte-source fuse-plugin \
               $(if $(filter podman%,$(IMAGE_BUILD_CMD)),$(if $(filter docker.io/library/debian:bookworm,$(IMAGE_BASE)),base-image))
 
 images: $(IMAGE_DEPS)
@@ -94,11 +97,20 @@ $(addprefix push-,$(VC_IMAGES)): push-%: venv
 $(addprefix deploy-,$(VC_VARIANTS)): deploy-%: venv
 	$(KUBE_PMIX) deploy $* $(VC_DEPLOY_ARGS)
 
+# COMMAND='...' runs it in the login shell instead of an interactive one (as the
+# tests do); it is passed to the shell as one word, from the environment.
 $(addprefix login-,$(VC_VARIANTS)): login-%: venv
-	$(KUBE_PMIX) login $* --namespace '$(NAMESPACE)'
+	$(KUBE_PMIX) login $* --namespace '$(NAMESPACE)' $(if $(COMMAND),-- "$$COMMAND")
 
 $(addprefix undeploy-,$(VC_VARIANTS)): undeploy-%: venv
 	$(KUBE_PMIX) undeploy $* $(VC_DEPLOY_ARGS)
+
+# Our fuse device plugin, once per cluster, for the -unpriv variants (manifests/fuse-plugin)
+deploy-fuse-plugin: venv
+	$(KUBE_PMIX) fuse-plugin deploy $(VC_IMG_ARGS)
+
+undeploy-fuse-plugin: venv
+	$(KUBE_PMIX) fuse-plugin undeploy $(VC_IMG_ARGS)
 
 get-waitfor-log: venv
 	$(KUBE_PMIX) waitfor-log --namespace '$(NAMESPACE)'

@@ -318,7 +318,11 @@ def images_build(names: tuple[str, ...], registry: Optional[str], tag: Optional[
             kd.run(argv, stream_stderr=True)
             built.append(ki.reference(img, registry, tag))
             # after each image: a later failure leaves the record of what was made
-            kr.save(kr.Record(registry, tag, [img.name]), kr.load())
+            try:
+                kr.save(kr.Record(registry, tag, [img.name]), kr.load())
+            except OSError as exc:
+                click.echo(f"kube-pmix: cannot record the build in {kr.path()}: "
+                           f"{exc.strerror}", err=True)
     if sizes_file and built:
         sizes = [(ref, int(kd.run(ki.inspect_size_argv(ref, build_cmd), capture=True)
                            .stdout.strip() or 0)) for ref in built]
@@ -365,3 +369,47 @@ def variants_cmd() -> None:
     """List the virtual-cluster variants."""
     for v in VARIANTS.values():
         click.echo(f"{v.name:28} {v.summary}")
+
+
+@click.group("fuse-plugin")
+def fuse_plugin_cmd() -> None:
+    """Our fuse device plugin: /dev/fuse on every node, for the -unpriv variants."""
+
+
+def _plugin_objects(registry: Optional[str], tag: Optional[str],
+                    kubectl: str) -> list[dict[str, Any]]:
+    from kube_pmix.vcluster import fuseplugin
+
+    last = kr.load()
+    registry = kr.choose(registry, last.registry if last else None, ki.DEFAULT_REGISTRY)
+    tag = kr.choose(tag, last.tag if last else None, ki.DEFAULT_TAG)
+    return fuseplugin.render(registry, tag, kubectl)
+
+
+@fuse_plugin_cmd.command("deploy")
+@_img_opts
+@_KUBECTL
+@_CONTEXT
+@_errors
+def fuse_plugin_deploy(registry: Optional[str], tag: Optional[str], kubectl: str,
+                       context: Optional[str]) -> None:
+    """Run the plugin as a DaemonSet (namespace kube-pmix-system), from runtime-with-podman."""
+    from kube_pmix.vcluster.fuseplugin import DAEMONSET, NAMESPACE
+
+    _run(kd.apply_argv(NAMESPACE, kubectl, context),
+         to_yaml(_plugin_objects(registry, tag, kubectl)))
+    _run(kd.rollout_argv(NAMESPACE, f"daemonset/{DAEMONSET}", 300, kubectl, context))
+
+
+@fuse_plugin_cmd.command("undeploy")
+@_img_opts
+@_KUBECTL
+@_CONTEXT
+@_errors
+def fuse_plugin_undeploy(registry: Optional[str], tag: Optional[str], kubectl: str,
+                         context: Optional[str]) -> None:
+    """Remove the plugin and its namespace."""
+    from kube_pmix.vcluster.fuseplugin import NAMESPACE
+
+    _run(kd.delete_argv(NAMESPACE, kubectl, context),
+         to_yaml(_plugin_objects(registry, tag, kubectl)))

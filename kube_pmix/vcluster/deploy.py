@@ -84,6 +84,12 @@ def owner_patch_argv(namespace: str, kind: str, name: str, owner_uid: str,
             "-p", patch]
 
 
+def rollout_argv(namespace: str, what: str, timeout: int, kubectl: str = "kubectl",
+                 context: Optional[str] = None) -> list[str]:
+    return [*_ns(kubectl, namespace, context), "rollout", "status", what,
+            f"--timeout={timeout}s"]
+
+
 def waitfor_log_argv(namespace: str, kubectl: str = "kubectl",
                      context: Optional[str] = None) -> list[str]:
     """The job-waiter init container's log (the seed's `get-waitfor-log`)."""

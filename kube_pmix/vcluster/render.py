@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import yaml
 
@@ -162,12 +162,13 @@ def post_process(objects: list[Manifest], params: RenderParams) -> list[Manifest
     return objects
 
 
-def run_kustomize(params: RenderParams, kubectl: str = "kubectl") -> str:
-    """Rendered YAML of the variant with PARAMS applied by kustomize."""
-    overlay = overlay_dir(params.variant)
+def kustomize_with(resource: Path, make_doc: Callable[[str], Manifest],
+                   kubectl: str = "kubectl") -> str:
+    """Rendered YAML of a kustomization MAKE_DOC(RESOURCE's relative path) written into a
+    temporary directory: RESOURCE with parameters applied, its sources untouched."""
     with tempfile.TemporaryDirectory(prefix="kube-pmix-render-") as tmp:
-        rel = os.path.relpath(overlay, tmp)
-        Path(tmp, "kustomization.yaml").write_text(yaml.safe_dump(kustomization(rel, params)))
+        rel = os.path.relpath(resource, tmp)
+        Path(tmp, "kustomization.yaml").write_text(yaml.safe_dump(make_doc(rel)))
         argv = kustomize_argv(Path(tmp), kubectl)
         try:
             done = subprocess.run(argv, capture_output=True, text=True, check=False)
@@ -177,6 +178,12 @@ def run_kustomize(params: RenderParams, kubectl: str = "kubectl") -> str:
         lines = done.stderr.strip().splitlines()
         raise CommandError(argv, done.returncode, lines[-1] if lines else "")
     return done.stdout
+
+
+def run_kustomize(params: RenderParams, kubectl: str = "kubectl") -> str:
+    """Rendered YAML of the variant with PARAMS applied by kustomize."""
+    return kustomize_with(overlay_dir(params.variant), lambda rel: kustomization(rel, params),
+                          kubectl)
 
 
 def render(params: RenderParams, kubectl: str = "kubectl") -> list[Manifest]:

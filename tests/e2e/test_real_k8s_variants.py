@@ -1,0 +1,235 @@
+"""The paper's eight virtual clusters on the real Kubernetes test bed, as a user types them.
+
+One after another, each in a namespace of its own, from the session's images:
+`make push-images` into the bed's registry (pushed to the address this machine
+reaches it by, named for the one pods pull from), `make deploy-VARIANT`,
+`make get-waitfor-log`, the paper's listings through `make login-VARIANT
+COMMAND=...` (the code path of an interactive `make login`), then
+`make undeploy-VARIANT`, after which nothing of the cluster is left in the
+namespace or on the node. The -unpriv variants get /dev/fuse from our fuse
+device plugin, deployed from the runtime image as a DaemonSet; without it,
+`make login` says at once why their pods cannot start.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from tests.fixtures.images import FAMILY, REPO, VENV
+
+pytestmark = [pytest.mark.k8s, pytest.mark.mpi, pytest.mark.podman, pytest.mark.timeout(1800)]
+
+REPLICAS = 3  # what one 2-core node schedules beside the login pod (tests/fixtures/k8s.py)
+INIT_FINALIZE = "/opt/hpc/examples/bin/init_finalize"
+WRAP = "/opt/hpc/local/bin/wrap-container.sh"
+VARIANTS = ("ssh", "ssh-with-mpi", "ssh-with-podman", "ssh-with-podman-unpriv",
+            "kubectl", "kubectl-with-mpi", "kubectl-with-podman", "kubectl-with-podman-unpriv")
+
+
+def make(bed, *args: str, timeout: float = 900, **variables: str
+         ) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "KUBECONFIG": bed.kubeconfig, "PATH": f"{VENV}/bin:{os.environ['PATH']}"}
+    argv = ["make", "--no-print-directory", "-s", "-C", str(REPO), *args,
+            *(f"{k}={v}" for k, v in variables.items())]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout,
+                          check=False)
+
+
+def kubectl(bed, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["kubectl", "--kubeconfig", bed.kubeconfig, *args],
+                          capture_output=True, text=True, timeout=timeout, check=False)
+
+
+@pytest.fixture(scope="module")
+def pushed(k8s_cluster, built_images, podman_user) -> str:
+    """`make push-images` of the session's images, as their owner, to the bed's registry
+    through this machine's relay; returns the registry prefix pods pull from."""
+    with tempfile.TemporaryDirectory(prefix="kube-pmix-certs-") as certs:
+        os.chmod(certs, 0o755)
+        shutil.copyfile(k8s_cluster.ca, Path(certs) / "ca.crt")
+        os.chmod(Path(certs) / "ca.crt", 0o644)
+        names = " ".join(FAMILY)
+        done = podman_user.run(
+            ["make", "--no-print-directory", "-s", "-C", str(REPO), "push-images",
+             f"IMAGE_REGISTRY={built_images.registry}", f"IMAGE_TAG_NAME={built_images.tag}",
+             f"IMAGE_PUSH_REGISTRY={k8s_cluster.registry}/kube-pmix",
+             f"IMAGE_PUSH_CMD=podman push -q --cert-dir {certs}"],
+            env={"KUBE_PMIX_IMAGE_RECORD": str(_record(built_images, names))}, timeout=1200)
+    assert done.returncode == 0, done.stderr[-3000:]
+    pushed_lines = [line for line in done.stderr.splitlines() if line.startswith("podman push")]
+    assert len(pushed_lines) == len(FAMILY), done.stderr
+    assert all(f" {k8s_cluster.registry}/kube-pmix/k8s-" in line for line in pushed_lines)
+    return f"{k8s_cluster.registry_in_cluster}/kube-pmix"
+
+
+def _record(built_images, names: str) -> Path:
+    """The record `make images` would have left for these images (the session built them)."""
+    path = Path(tempfile.gettempdir()) / f"kube-pmix-variants-{built_images.tag}.json"
+    path.write_text(json.dumps({"registry": built_images.registry, "tag": built_images.tag,
+                                "built": names.split()}))
+    path.chmod(0o644)
+    return path
+
+
+@pytest.fixture
+def fuse_plugin(k8s_cluster, pushed, built_images) -> Iterator[None]:
+    """Our fuse device plugin, deployed as `make deploy-fuse-plugin` does."""
+    done = make(k8s_cluster, "deploy-fuse-plugin", IMAGE_REGISTRY=pushed,
+                IMAGE_TAG_NAME=built_images.tag)
+    assert done.returncode == 0, done.stderr
+    try:
+        yield
+    finally:
+        done = make(k8s_cluster, "undeploy-fuse-plugin", IMAGE_REGISTRY=pushed,
+                    IMAGE_TAG_NAME=built_images.tag)
+        assert done.returncode == 0, done.stderr
+
+
+class Deployed:
+    """One variant deployed by make, entered by `make login-VARIANT COMMAND=...`."""
+
+    def __init__(self, bed, variant: str, registry: str, tag: str) -> None:
+        self.bed, self.variant = bed, variant
+        self.vars = {"NAMESPACE": f"vc-{variant}", "REPLICAS": str(REPLICAS),
+                     "IMAGE_REGISTRY": registry, "IMAGE_TAG_NAME": tag}
+
+    @property
+    def namespace(self) -> str:
+        return self.vars["NAMESPACE"]
+
+    def make(self, target: str, timeout: float = 900, **extra: str
+             ) -> subprocess.CompletedProcess[str]:
+        return make(self.bed, f"{target}-{self.variant}" if target in (
+            "deploy", "login", "undeploy") else target, timeout=timeout,
+            **{**self.vars, **extra})
+
+    def login(self, command: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        return self.make("login", timeout=timeout, COMMAND=command)
+
+    def compute_pods(self) -> list[str]:
+        return [f"hpc-cn-{i}" for i in range(REPLICAS)]
+
+    def left_in_namespace(self) -> list[str]:
+        done = kubectl(self.bed, "-n", self.namespace, "get",
+                       "pods,statefulsets,jobs,services,secrets,roles,rolebindings,"
+                       "networkpolicies,serviceaccounts,configmaps", "-o", "name")
+        assert done.returncode == 0, done.stderr
+        # what Kubernetes puts in every namespace
+        return [n for n in done.stdout.split()
+                if n not in ("serviceaccount/default", "configmap/kube-root-ca.crt")]
+
+    def left_on_node(self) -> list[str]:
+        """Pod sandboxes of the namespace that containerd still has."""
+        socket = self.bed.state.containerd_socket
+        done = subprocess.run([str(self.bed.plan.bin("crictl")), "--runtime-endpoint",
+                               f"unix://{socket}", "pods", "--namespace", self.namespace,
+                               "-o", "json"], capture_output=True, text=True, timeout=60,
+                              check=False)
+        assert done.returncode == 0, done.stderr
+        return [p["metadata"]["name"] for p in json.loads(done.stdout).get("items") or []]
+
+
+def counted(text: str) -> collections.Counter:
+    return collections.Counter(text.split())
+
+
+def size_line(size: int) -> str:
+    return rf"^\s*0\) Size: {size} \(Running\)$"
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_variant_as_a_user_types_it(k8s_cluster, pushed, built_images, variant, request):
+    from kube_pmix.vcluster.variants import variant as lookup
+
+    the_variant = lookup(variant)
+    if the_variant.fuse:
+        request.getfixturevalue("fuse_plugin")
+    vc = Deployed(k8s_cluster, variant, pushed, built_images.tag)
+    done = vc.make("deploy")
+    assert done.returncode == 0, done.stderr
+    try:
+        _listings(vc, the_variant)
+    finally:
+        done = vc.make("undeploy")
+        assert done.returncode == 0, done.stderr
+        assert vc.left_in_namespace() == []
+        assert vc.left_on_node() == []
+        kubectl(k8s_cluster, "delete", "namespace", vc.namespace, "--wait=true", timeout=300)
+
+
+def _listings(vc: Deployed, the_variant) -> None:
+    pods = vc.compute_pods()
+    # the first login waits for the login pod (the waiter wrote the hostfiles)
+    result = vc.login("prterun --map-by ppr:2:node hostname")
+    assert result.returncode == 0, result.stderr
+    assert counted(result.stdout) == {pod: 2 for pod in pods}, result.stdout
+    log = vc.make("get-waitfor-log")
+    assert log.returncode == 0 and f"({REPLICAS} hosts)" in log.stdout + log.stderr, log.stderr
+    # bare pod names resolve (the service's search domain), as in a hostfile
+    result = vc.login(f"getent hosts {pods[-1]} && hostname -f")
+    assert result.returncode == 0 and pods[-1] in result.stdout, result.stderr
+    result = vc.login("prte --daemonize && prun --map-by ppr:1:node hostname; s=$?; pterm; "
+                      "exit $s")
+    assert result.returncode == 0, result.stderr
+    assert counted(result.stdout) == {pod: 1 for pod in pods}, result.stdout
+    size = 2 * len(pods)
+    if the_variant.image == "k8s-mpi-with-runtime":
+        result = vc.login(f"prterun --personality ompi --map-by ppr:2:node {INIT_FINALIZE}")
+        assert result.returncode == 0, result.stderr
+        assert re.search(size_line(size), result.stdout, re.M), result.stdout
+    if the_variant.podman:
+        _separated_model(vc, pods, size)
+
+
+def _separated_model(vc: Deployed, pods: list[str], size: int) -> None:
+    result = vc.login("podman pull -q $MPI_IMAGE && "
+                      "prterun --map-by ppr:1:node podman pull -q $MPI_IMAGE")
+    assert result.returncode == 0, result.stderr
+    ids = result.stdout.split()
+    assert len(ids) == 1 + len(pods) and len(set(ids)) == 1, result.stdout  # one image
+    # the storage driver the variant asked for, also in a session of the launcher
+    driver = "vfs" if not vc.variant.endswith("-unpriv") else "overlay"
+    result = vc.login("prterun --map-by ppr:1:node "
+                      "podman info --format '{{.Store.GraphDriverName}}'")
+    assert result.returncode == 0 and counted(result.stdout) == {driver: len(pods)}, (
+        result.stdout + result.stderr)
+    result = vc.login(f"prterun --personality ompi --map-by ppr:2:node -x MPI_IMAGE "
+                      f"{WRAP} {INIT_FINALIZE}")
+    assert result.returncode == 0, result.stderr
+    assert re.search(size_line(size), result.stdout, re.M), result.stdout
+    # the FAQ's prun injection: prun inside the application container, the outer DVM
+    result = vc.login(f"prte --daemonize --report-uri /tmp/find-me.txt && "
+                      f"{WRAP} --prun --dvm-uri /tmp/find-me.txt prun --personality ompi "
+                      f"--map-by ppr:2:node hostname; s=$?; pterm; exit $s")
+    assert result.returncode == 0, result.stderr
+    assert counted(result.stdout) == {pod: 2 for pod in pods}, result.stdout
+
+
+def test_unpriv_without_the_fuse_plugin_login_says_why_at_once(k8s_cluster, pushed,
+                                                                built_images):
+    """No plugin deployed (the -unpriv variants deploy theirs for themselves only): the
+    pods ask for github.com/fuse, which no node offers."""
+    vc = Deployed(k8s_cluster, "kubectl-with-podman-unpriv", pushed, built_images.tag)
+    vc.vars["NAMESPACE"] = "vc-no-fuse"
+    vc.vars["REPLICAS"] = "1"
+    done = vc.make("deploy")
+    assert done.returncode == 0, done.stderr
+    try:
+        result = vc.login("true", timeout=300)
+        assert result.returncode != 0
+        assert ("needs github.com/fuse, which no node offers: deploy the fuse device plugin"
+                in result.stderr), result.stderr
+    finally:
+        assert vc.make("undeploy").returncode == 0
+        kubectl(k8s_cluster, "delete", "namespace", vc.namespace, "--wait=true", timeout=300)
+
