@@ -177,3 +177,27 @@ def test_failing_kubectl_is_one_line_and_exit_5(tmp_path: Path) -> None:
     assert result.output.strip().splitlines() == [
         f"kube-pmix: `{script} --namespace kube-pmix apply -f -` exited 1: "
         "error: You must be logged in to the server"]
+
+
+def test_deploy_refuses_a_cluster_older_than_1_30_with_one_line(tmp_path: Path) -> None:
+    log = _recording_kubectl(tmp_path, secret_exists=False, minor="29")
+    result = CliRunner().invoke(main, ["deploy", "kubectl-with-podman",
+                                       "--kubectl", str(tmp_path / "kubectl")])
+    assert result.exit_code == 7
+    assert result.output.strip().splitlines() == [
+        "kube-pmix: the cluster runs Kubernetes 1.29; the virtual clusters need 1.30 or later "
+        "(securityContext.appArmorProfile)"]
+    assert _calls(log) == []  # nothing applied
+    from kube_pmix.vcluster.version import server_version
+
+    assert server_version('{"serverVersion": {"major": "1", "minor": "30+"}}') == (1, 30)
+
+
+def test_deploy_into_an_existing_namespace_applies_no_namespace(tmp_path: Path) -> None:
+    log = _recording_kubectl(tmp_path, secret_exists=True)
+    result = CliRunner().invoke(main, ["deploy", "ssh", "--namespace", "tenant",
+                                       "--existing-namespace",
+                                       "--kubectl", str(tmp_path / "kubectl")])
+    assert result.exit_code == 0, result.output
+    kinds = [k for _, k in _calls(log)]
+    assert kinds[0] == [] and "Namespace" not in kinds[1] and "StatefulSet" in kinds[1]
