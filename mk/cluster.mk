@@ -85,22 +85,23 @@ IMAGE_DEPS := wheelhouse prrte-source fuse-plugin \
 images: $(IMAGE_DEPS)
 	$(KUBE_PMIX) images build $(VC_IMG_ARGS) --base '$(IMAGE_BASE)' --build-cmd '$(IMAGE_BUILD_CMD)' --sizes build/images/sizes.md
 
-push-images: venv
+push-images:
 	$(KUBE_PMIX) images push $(VC_PUSH_ARGS)
 
 $(addprefix image-,$(VC_IMAGES)): image-%: $(IMAGE_DEPS)
 	$(KUBE_PMIX) images build $* $(VC_IMG_ARGS) --base '$(IMAGE_BASE)' --build-cmd '$(IMAGE_BUILD_CMD)' --sizes build/images/sizes.md
 
-$(addprefix push-,$(VC_IMAGES)): push-%: venv
+$(addprefix push-,$(VC_IMAGES)): push-%:
 	$(KUBE_PMIX) images push $* $(VC_PUSH_ARGS)
 
 $(addprefix deploy-,$(VC_VARIANTS)): deploy-%: venv
 	$(KUBE_PMIX) deploy $* $(VC_DEPLOY_ARGS)
 
 # COMMAND='...' runs it in the login shell instead of an interactive one (as the
-# tests do); it is passed to the shell as one word, from the environment.
+# tests do): as typed, one word, `$$VAR` left for the pod's shell ($(value): make
+# would expand `$$MPI_IMAGE` itself, to `PI_IMAGE`).
 $(addprefix login-,$(VC_VARIANTS)): login-%: venv
-	$(KUBE_PMIX) login $* --namespace '$(NAMESPACE)' $(if $(COMMAND),-- "$$COMMAND")
+	$(KUBE_PMIX) login $* --namespace '$(NAMESPACE)' $(if $(value COMMAND),-- '$(subst ','\'',$(value COMMAND))')
 
 $(addprefix undeploy-,$(VC_VARIANTS)): undeploy-%: venv
 	$(KUBE_PMIX) undeploy $* $(VC_DEPLOY_ARGS)

@@ -29,7 +29,7 @@ from kube_pmix.vcluster.errors import (
     VClusterError,
     VersionError,
 )
-from kube_pmix.vcluster.podspec import SPREADS
+from kube_pmix.vcluster.podspec import CA_CONFIGMAP, SPREADS
 from kube_pmix.vcluster.render import RenderParams, render, to_yaml
 from kube_pmix.vcluster.variants import VARIANTS, variant
 
@@ -114,6 +114,10 @@ def _render_options(fn: F) -> F:
         click.option("--deadline", type=click.IntRange(min=1), default=None,
                      help="Seconds the virtual cluster may live (the login Job's "
                           "activeDeadlineSeconds); then its pods are ended."),
+        click.option("--registry-ca", "registry_ca", envvar="IMAGE_REGISTRY_CA",
+                     type=click.File("r"), default=None,
+                     help="PEM CA of a registry with a private CA: podman in the podman "
+                          "variants trusts it for MPI_IMAGE [env IMAGE_REGISTRY_CA]."),
         click.option("--ttl", type=click.IntRange(min=0), default=None,
                      help="Seconds a finished login Job is kept; its deletion deletes the "
                           "compute pods too (they belong to it)."),
@@ -129,6 +133,9 @@ def _params(variant_name: str, namespace: str, replicas: int, registry: Optional
     last = kr.load()
     registry = kr.choose(registry, last.registry if last else None, ki.DEFAULT_REGISTRY)
     tag = kr.choose(tag, last.tag if last else None, ki.DEFAULT_TAG)
+    ca = rest.pop("registry_ca", None)
+    if ca is not None:
+        rest["registry_ca"] = ca.read()
     return RenderParams(variant_name, namespace, replicas, registry, tag, slots, wait_timeout,
                         **rest)
 
@@ -230,6 +237,8 @@ def undeploy_cmd(variant_name: str, kubectl: str, context: Optional[str], **opts
     namespaced = [o for o in objects if o.get("kind") != "Namespace"]
     _run(kd.delete_argv(params.namespace, kubectl, context), to_yaml(namespaced))
     _run(kd.delete_secret_argv(params.namespace, kubectl, context))
+    # made by deploy --registry-ca, which undeploy need not be given again
+    _run(kd.delete_named_argv(params.namespace, "configmap", CA_CONFIGMAP, kubectl, context))
 
 
 @click.command("waitfor-log")

@@ -50,6 +50,11 @@ def delete_secret_argv(namespace: str, kubectl: str = "kubectl",
             "--ignore-not-found"]
 
 
+def delete_named_argv(namespace: str, kind: str, name: str, kubectl: str = "kubectl",
+                      context: Optional[str] = None) -> list[str]:
+    return [*_ns(kubectl, namespace, context), "delete", kind, name, "--ignore-not-found"]
+
+
 def get_json_argv(namespace: str, what: list[str], kubectl: str = "kubectl",
                   context: Optional[str] = None) -> list[str]:
     """`kubectl get WHAT -o json` (the login wait reads the Job, the pods and the nodes)."""

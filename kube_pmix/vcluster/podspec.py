@@ -20,6 +20,8 @@ SPREADS = ("none", "soft", "hard")
 AUTH_DIR = "/opt/hpc/registry-auth"
 AUTH_FILE = f"{AUTH_DIR}/auth.json"
 AUTH_VOLUME = "registry-auth"
+CA_CONFIGMAP = "hpc-cluster-registry-ca"
+CA_DIR = "/opt/hpc/registry-ca"
 
 
 def search_domain(namespace: str, cluster_domain: str = "cluster.local") -> str:
@@ -80,3 +82,23 @@ def spread_constraints(how: str) -> list[Manifest]:
 def mpi_image(registry: str, tag: str) -> str:
     """The ranks' image, as the pods' images are named."""
     return reference(IMAGES["mpi"], registry, tag)
+
+
+def registry_ca_configmap(namespace: str, ca_pem: str) -> Manifest:
+    """The CA of a registry with a private CA, for podman in the pods (the kubelet's
+    container runtime is configured on the node, not here)."""
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": CA_CONFIGMAP, "namespace": namespace,
+                         "labels": {"app.kubernetes.io/part-of": "kube-pmix"}},
+            "data": {"ca.crt": ca_pem}}
+
+
+def mount_registry_ca(spec: Manifest) -> None:
+    """Mount that CA; the node script puts it where podman looks for the registry's CAs
+    (~/.config/containers/certs.d/HOST/ca.crt, HOST from MPI_IMAGE)."""
+    spec.setdefault("volumes", []).append(
+        {"name": "registry-ca", "configMap": {"name": CA_CONFIGMAP, "defaultMode": 0o444}})
+    main = spec["containers"][0]
+    main.setdefault("volumeMounts", []).append(
+        {"name": "registry-ca", "mountPath": CA_DIR, "readOnly": True})
+    set_env(main, "REGISTRY_CA_FILE", f"{CA_DIR}/ca.crt")

@@ -44,6 +44,7 @@ class RenderParams:
     create_namespace: bool = True  # False: deploy into a namespace that exists
     deadline: Optional[int] = None  # seconds the login Job may run (activeDeadlineSeconds)
     ttl: Optional[int] = None  # seconds a finished login Job is kept (ttlSecondsAfterFinished)
+    registry_ca: Optional[str] = None  # PEM of the registry's CA, for podman in the pods
 
 
 def overlay_dir(name: str) -> Path:
@@ -120,6 +121,8 @@ def fix_pods(obj: Manifest, params: RenderParams) -> None:
     if the_variant.podman:
         podspec.set_env(spec["containers"][0], "MPI_IMAGE",
                         podspec.mpi_image(params.registry, params.tag))
+        if params.registry_ca:
+            podspec.mount_registry_ca(spec)
     if obj["kind"] == "StatefulSet":
         constraints = podspec.spread_constraints(params.spread)
         if constraints:
@@ -159,6 +162,8 @@ def post_process(objects: list[Manifest], params: RenderParams) -> list[Manifest
                 container["command"] = argv
     if not params.create_namespace:
         objects = [o for o in objects if o.get("kind") != "Namespace"]
+    if params.registry_ca and variant(params.variant).podman:
+        objects.append(podspec.registry_ca_configmap(params.namespace, params.registry_ca))
     return objects
 
 

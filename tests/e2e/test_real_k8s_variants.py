@@ -38,7 +38,9 @@ VARIANTS = ("ssh", "ssh-with-mpi", "ssh-with-podman", "ssh-with-podman-unpriv",
 
 def make(bed, *args: str, timeout: float = 900, **variables: str
          ) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "KUBECONFIG": bed.kubeconfig, "PATH": f"{VENV}/bin:{os.environ['PATH']}"}
+    # the bed's registry has a CA of its own: podman in the pods is given it
+    env = {**os.environ, "KUBECONFIG": bed.kubeconfig, "IMAGE_REGISTRY_CA": bed.ca,
+           "PATH": f"{VENV}/bin:{os.environ['PATH']}"}
     argv = ["make", "--no-print-directory", "-s", "-C", str(REPO), *args,
             *(f"{k}={v}" for k, v in variables.items())]
     return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout,
