@@ -32,6 +32,9 @@ pytestmark = [pytest.mark.k8s, pytest.mark.mpi, pytest.mark.podman, pytest.mark.
 REPLICAS = 3  # what one 2-core node schedules beside the login pod (tests/fixtures/k8s.py)
 INIT_FINALIZE = "/opt/hpc/examples/bin/init_finalize"
 WRAP = "/opt/hpc/local/bin/wrap-container.sh"
+# The persistent DVM's tools: the wheel's PRRTE has no prun or pterm, the PRRTE built
+# from source in the runtime images has them (issue 17 makes it the one on PATH).
+DVM = "export PRTE_PREFIX=/opt/hpc/local/prrte PATH=/opt/hpc/local/prrte/bin:$PATH; "
 VARIANTS = ("ssh", "ssh-with-mpi", "ssh-with-podman", "ssh-with-podman-unpriv",
             "kubectl", "kubectl-with-mpi", "kubectl-with-podman", "kubectl-with-podman-unpriv")
 
@@ -180,8 +183,8 @@ def _listings(vc: Deployed, the_variant) -> None:
     # bare pod names resolve (the service's search domain), as in a hostfile
     result = vc.login(f"getent hosts {pods[-1]} && hostname -f")
     assert result.returncode == 0 and pods[-1] in result.stdout, result.stderr
-    result = vc.login("prte --daemonize && prun --map-by ppr:1:node hostname; s=$?; pterm; "
-                      "exit $s")
+    result = vc.login(DVM + "prte --daemonize && prun --map-by ppr:1:node hostname; s=$?; "
+                      "pterm; exit $s")
     assert result.returncode == 0, result.stderr
     assert counted(result.stdout) == {pod: 1 for pod in pods}, result.stdout
     size = 2 * len(pods)
@@ -210,7 +213,7 @@ def _separated_model(vc: Deployed, pods: list[str], size: int) -> None:
     assert result.returncode == 0, result.stderr
     assert re.search(size_line(size), result.stdout, re.M), result.stdout
     # the FAQ's prun injection: prun inside the application container, the outer DVM
-    result = vc.login(f"prte --daemonize --report-uri /tmp/find-me.txt && "
+    result = vc.login(f"{DVM}prte --daemonize --report-uri /tmp/find-me.txt && "
                       f"{WRAP} --prun --dvm-uri /tmp/find-me.txt prun --personality ompi "
                       f"--map-by ppr:2:node hostname; s=$?; pterm; exit $s")
     assert result.returncode == 0, result.stderr
