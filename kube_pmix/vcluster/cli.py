@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable, Optional, TypeVar
 
@@ -408,6 +409,19 @@ def fuse_plugin_deploy(registry: Optional[str], tag: Optional[str], kubectl: str
     _run(kd.apply_argv(NAMESPACE, kubectl, context),
          to_yaml(_plugin_objects(registry, tag, kubectl)))
     _run(kd.rollout_argv(NAMESPACE, f"daemonset/{DAEMONSET}", 300, kubectl, context))
+    # running is not yet offered: the kubelet shows a registered plugin's resource moments later
+    from kube_pmix.vcluster.fuseplugin import RESOURCE
+    from kube_pmix.vcluster.loginwait import offered
+
+    for _ in range(60):
+        nodes = json.loads(kd.run(kd.get_json_argv(NAMESPACE, ["nodes"], kubectl, context),
+                                  capture=True).stdout)["items"]
+        if offered(nodes, RESOURCE):
+            return
+        time.sleep(1)
+    raise CommandError(["kube-pmix", "fuse-plugin", "deploy"], 1,
+                       f"the plugin runs but no node offers {RESOURCE} after 60 s "
+                       f"(kubectl -n {NAMESPACE} logs daemonset/{DAEMONSET})")
 
 
 @fuse_plugin_cmd.command("undeploy")

@@ -16,6 +16,7 @@ from kube_pmix.vcluster.images import IMAGES, reference
 from kube_pmix.vcluster.render import Manifest, kustomize_with
 
 NAMESPACE = "kube-pmix-system"
+RESOURCE = "github.com/fuse"
 DAEMONSET = "kube-pmix-fuse-plugin"
 IMAGE = IMAGES["runtime-with-podman"]
 

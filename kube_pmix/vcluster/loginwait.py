@@ -23,6 +23,9 @@ Obj = dict[str, Any]
 # Extended resources the variants ask for, and what provides them.
 DEVICE_PROVIDERS = {"github.com/fuse": "the fuse device plugin (`make deploy-fuse-plugin`)"}
 POLL = 2.0
+# A device no node offers is a verdict only once it has lasted this long: a plugin that
+# has just started registers, and the node shows it, a few seconds later.
+DEVICE_GRACE = 30.0
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,12 @@ def pod_trouble(pod: Obj) -> str:
     return ""
 
 
+def offered(nodes: list[Obj], resource: str) -> bool:
+    """Whether any node has RESOURCE allocatable."""
+    return any(str((n.get("status", {}).get("allocatable") or {}).get(resource, "0"))
+               not in ("0", "") for n in nodes)
+
+
 def missing_device(pod: Obj, nodes: list[Obj]) -> str:
     """An extended resource the pod asks for that no node offers: the reason, else ''."""
     scheduled = _conditions(pod).get("PodScheduled", {})
@@ -77,10 +86,7 @@ def missing_device(pod: Obj, nodes: list[Obj]) -> str:
         for resource in (container.get("resources", {}).get("limits") or {}):
             if resource not in DEVICE_PROVIDERS:
                 continue
-            offered = [n for n in nodes
-                       if str((n.get("status", {}).get("allocatable") or {}).get(resource, "0"))
-                       not in ("0", "")]
-            if not offered:
+            if not offered(nodes, resource):
                 return (f"{pod['metadata']['name']} needs {resource}, which no node offers: "
                         f"deploy {DEVICE_PROVIDERS[resource]}, or use a variant without it")
     return ""
@@ -142,11 +148,15 @@ def wait_login(get: Getter, namespace: str, timeout: float,
     """The name of the Ready login pod; LoginError with the last reason otherwise."""
     deadline = time.monotonic() + timeout
     said = ""
+    missing_since: Optional[float] = None
     while True:
-        seen = look(*snapshot(get), namespace)
+        job, pods, nodes = snapshot(get)
+        seen = look(job, pods, nodes, namespace)
         if seen.pod:
             return seen.pod
-        if seen.final:
+        device = seen.final and any(missing_device(p, nodes) for p in pods)
+        missing_since = (missing_since or time.monotonic()) if device else None
+        if seen.final and (not device or time.monotonic() - (missing_since or 0) >= DEVICE_GRACE):
             raise LoginError(seen.why)
         if seen.why != said:
             progress(seen.why)

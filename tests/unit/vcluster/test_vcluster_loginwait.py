@@ -117,3 +117,35 @@ def test_wait_login_reports_changes_and_stops_on_a_verdict(monkeypatch: Any) -> 
 
     with pytest.raises(LoginError, match="the login Job failed: DeadlineExceeded"):
         wait_login(failed, NS, 60)
+
+
+def test_a_missing_device_is_a_verdict_only_once_it_lasted(monkeypatch: Any) -> None:
+    """A plugin deployed a moment ago shows on the node a few seconds later."""
+    import json
+
+    import kube_pmix.vcluster.loginwait as lw
+
+    monkeypatch.setattr(lw, "POLL", 0.0)
+    clock = iter(range(0, 1000, 5))
+    monkeypatch.setattr(lw.time, "monotonic", lambda: float(next(clock)))
+    pending = pod("hpc-cn-0", phase="Pending", fuse=True, unschedulable="Insufficient")
+    nodes = iter([[NODE], [NODE], [FUSE_NODE], [FUSE_NODE]])
+    ready = iter([False, False, False, True])
+
+    def get(what: list[str]) -> str:
+        if what[0] == "job":
+            return json.dumps({"items": [job()]})
+        if what[0] == "pods":
+            login = pod("login-a", login=True, ready=next(ready))
+            return json.dumps({"items": [pending, login]})
+        return json.dumps({"items": next(nodes)})
+
+    assert wait_login(get, NS, 600) == "login-a"
+
+    def never(what: list[str]) -> str:
+        if what[0] == "nodes":
+            return json.dumps({"items": [NODE]})
+        return json.dumps({"items": [job()] if what[0] == "job" else [pending]})
+
+    with pytest.raises(LoginError, match="which no node offers"):
+        wait_login(never, NS, 600)
