@@ -134,9 +134,15 @@ class Deployed:
                 if n not in ("serviceaccount/default", "configmap/kube-root-ca.crt")]
 
     def left_on_node(self) -> list[str]:
-        """Pod sandboxes of the namespace that containerd still has."""
+        """Pod sandboxes of the namespace that containerd still has (asked inside the bed's
+        mount namespace, where its socket is)."""
+        from kube_pmix.k8s.cluster import daemon_pid
+
         socket = self.bed.state.containerd_socket
-        done = subprocess.run([str(self.bed.plan.bin("crictl")), "--runtime-endpoint",
+        pid = daemon_pid(self.bed.state)
+        assert pid is not None, f"the daemon of {self.bed.name} is gone"
+        done = subprocess.run(["nsenter", "-t", str(pid), "-m", "--",
+                               self.bed.plan.bin("crictl"), "--runtime-endpoint",
                                f"unix://{socket}", "pods", "--namespace", self.namespace,
                                "-o", "json"], capture_output=True, text=True, timeout=60,
                               check=False)
