@@ -35,6 +35,9 @@ class Image:
     # An image a build stage starts from for its tools (k8s-mpi compiles its example in
     # k8s-pmix-base), while the image itself starts from IMAGE_BASE.
     stage: Optional[str] = None
+    # One layer (podman's --squash-all): the ranks' image, which every compute pod of a
+    # podman variant pulls into its own store, where vfs keeps each layer as a full copy.
+    squash: bool = False
 
     def sources(self) -> list[str]:
         """Short names of the images this one is built from: parent, copy source, stage."""
@@ -54,7 +57,7 @@ IMAGES: dict[str, Image] = {
         Image("runtime", "pmix-base", "PRRTE runtime node: sshd, ssh client, kubexec"),
         Image("runtime-with-podman", "runtime", "runtime with rootless podman"),
         Image("mpi", None, "MPI application image: Open MPI and init_finalize, nothing else",
-              stage="pmix-base"),
+              stage="pmix-base", squash=True),
         Image("mpi-with-runtime", "runtime", "MPI application and runtime in one image",
               copies_from="mpi"),
         Image("nas", "mpi", "NAS Parallel Benchmarks", requires=("NPB_URL", "NPB_SHA256")),
@@ -97,8 +100,12 @@ def build_argv(
     its Containerfile does not declare.
     """
     extra = [word for arg in build_args for word in ("--build-arg", arg)]
+    # docker's --squash needs an experimental daemon: its images keep their layers
+    squash = ["--squash-all"] if img.squash and build_cmd.split()[0].endswith(
+        ("podman", "buildah")) else []
     return [
         *build_cmd.split(),
+        *squash,
         "-f", f"images/{img.name}/Containerfile",
         "-t", reference(img, registry, tag),
         "--build-arg", f"IMAGE_BASE={base}",

@@ -57,6 +57,15 @@ def test_build_argv() -> None:
     ]
 
 
+def test_the_rank_image_is_one_layer_where_the_engine_can() -> None:
+    mpi = ki.image("mpi")
+    assert ki.build_argv(mpi, "r", "t", build_cmd="podman build")[:3] == [
+        "podman", "build", "--squash-all"]
+    assert "--squash-all" not in ki.build_argv(mpi, "r", "t", build_cmd="docker build")
+    assert "--squash-all" not in ki.build_argv(ki.image("runtime"), "r", "t")
+    assert [i.name for i in ki.IMAGES.values() if i.squash] == ["mpi"]
+
+
 def test_push_argv_and_reference_without_registry() -> None:
     assert ki.push_argv(ki.image("nas"), "r", "t") == ["podman", "push", "r/k8s-nas:t"]
     assert ki.reference(ki.image("nas"), "", "t") == "k8s-nas:t"
