@@ -30,7 +30,7 @@ from kube_pmix.vcluster.errors import (
     VClusterError,
     VersionError,
 )
-from kube_pmix.vcluster.podspec import CA_CONFIGMAP, SPREADS
+from kube_pmix.vcluster.podspec import CA_CONFIGMAP, SPREADS, SUBIDS_CONFIGMAP
 from kube_pmix.vcluster.render import RenderParams, render, to_yaml
 from kube_pmix.vcluster.variants import VARIANTS, variant
 
@@ -119,6 +119,10 @@ def _render_options(fn: F) -> F:
                      type=click.File("r"), default=None,
                      help="PEM CA of a registry with a private CA: podman in the podman "
                           "variants trusts it for MPI_IMAGE [env IMAGE_REGISTRY_CA]."),
+        click.option("--pod-user-namespace", is_flag=True, default=False,
+                     help="Run the pods in user namespaces of their own (hostUsers: false; "
+                          "needs the feature on the nodes); podman pods get subordinate ids "
+                          "that exist there."),
         click.option("--ttl", type=click.IntRange(min=0), default=None,
                      help="Seconds a finished login Job is kept; its deletion deletes the "
                           "compute pods too (they belong to it)."),
@@ -238,8 +242,9 @@ def undeploy_cmd(variant_name: str, kubectl: str, context: Optional[str], **opts
     namespaced = [o for o in objects if o.get("kind") != "Namespace"]
     _run(kd.delete_argv(params.namespace, kubectl, context), to_yaml(namespaced))
     _run(kd.delete_secret_argv(params.namespace, kubectl, context))
-    # made by deploy --registry-ca, which undeploy need not be given again
-    _run(kd.delete_named_argv(params.namespace, "configmap", CA_CONFIGMAP, kubectl, context))
+    # made by deploy --registry-ca or --pod-user-namespace, which undeploy need not be given
+    for configmap in (CA_CONFIGMAP, SUBIDS_CONFIGMAP):
+        _run(kd.delete_named_argv(params.namespace, "configmap", configmap, kubectl, context))
 
 
 @click.command("waitfor-log")

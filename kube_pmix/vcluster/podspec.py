@@ -21,6 +21,10 @@ AUTH_DIR = "/opt/hpc/registry-auth"
 AUTH_FILE = f"{AUTH_DIR}/auth.json"
 AUTH_VOLUME = "registry-auth"
 CA_CONFIGMAP = "hpc-cluster-registry-ca"
+SUBIDS_CONFIGMAP = "hpc-cluster-subids"
+# In a pod's own user namespace (hostUsers: false) only ids 0-65535 exist: podman's
+# subordinate range must fit there, beside the pod user 10001.
+USERNS_SUBIDS = (16384, 49152)
 CA_DIR = "/opt/hpc/registry-ca"
 
 
@@ -102,3 +106,25 @@ def mount_registry_ca(spec: Manifest) -> None:
     main.setdefault("volumeMounts", []).append(
         {"name": "registry-ca", "mountPath": CA_DIR, "readOnly": True})
     set_env(main, "REGISTRY_CA_FILE", f"{CA_DIR}/ca.crt")
+
+
+def subids_configmap(namespace: str, start: int, count: int) -> Manifest:
+    line = f"{names.POD_USER}:{start}:{count}\n"
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": SUBIDS_CONFIGMAP, "namespace": namespace,
+                         "labels": {"app.kubernetes.io/part-of": "kube-pmix"}},
+            "data": {"subuid": line, "subgid": line}}
+
+
+def own_user_namespace(spec: Manifest, podman: bool) -> None:
+    """hostUsers: false (the pod in a user namespace of its own); podman pods get
+    subordinate ids that exist there, over the image's /etc/subuid and /etc/subgid."""
+    spec["hostUsers"] = False
+    if not podman:
+        return
+    spec.setdefault("volumes", []).append(
+        {"name": "subids", "configMap": {"name": SUBIDS_CONFIGMAP, "defaultMode": 0o444}})
+    main = spec["containers"][0]
+    for key in ("subuid", "subgid"):
+        main.setdefault("volumeMounts", []).append(
+            {"name": "subids", "mountPath": f"/etc/{key}", "subPath": key, "readOnly": True})

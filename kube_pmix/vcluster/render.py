@@ -45,6 +45,7 @@ class RenderParams:
     deadline: Optional[int] = None  # seconds the login Job may run (activeDeadlineSeconds)
     ttl: Optional[int] = None  # seconds a finished login Job is kept (ttlSecondsAfterFinished)
     registry_ca: Optional[str] = None  # PEM of the registry's CA, for podman in the pods
+    pod_user_namespace: bool = False  # hostUsers: false, with subordinate ids that fit
 
 
 def overlay_dir(name: str) -> Path:
@@ -123,6 +124,8 @@ def fix_pods(obj: Manifest, params: RenderParams) -> None:
                         podspec.mpi_image(params.registry, params.tag))
         if params.registry_ca:
             podspec.mount_registry_ca(spec)
+    if params.pod_user_namespace:
+        podspec.own_user_namespace(spec, the_variant.podman)
     if obj["kind"] == "StatefulSet":
         constraints = podspec.spread_constraints(params.spread)
         if constraints:
@@ -164,6 +167,8 @@ def post_process(objects: list[Manifest], params: RenderParams) -> list[Manifest
         objects = [o for o in objects if o.get("kind") != "Namespace"]
     if params.registry_ca and variant(params.variant).podman:
         objects.append(podspec.registry_ca_configmap(params.namespace, params.registry_ca))
+    if params.pod_user_namespace and variant(params.variant).podman:
+        objects.append(podspec.subids_configmap(params.namespace, *podspec.USERNS_SUBIDS))
     return objects
 
 

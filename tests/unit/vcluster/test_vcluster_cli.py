@@ -160,7 +160,7 @@ def test_undeploy_keeps_the_namespace_and_removes_the_keys(tmp_path: Path) -> No
     result = CliRunner().invoke(main, ["undeploy", "ssh-with-podman", "--kubectl",
                                        str(tmp_path / "kubectl")])
     assert result.exit_code == 0, result.output
-    (delete, kinds), (secret, _), (configmap, _) = _calls(log)
+    (delete, kinds), (secret, _), *configmaps = _calls(log)
     assert delete == ("--namespace kube-pmix delete --ignore-not-found --cascade=foreground "
                       "--wait=true -f -")
     assert "Namespace" not in kinds and "StatefulSet" in kinds

@@ -126,3 +126,24 @@ def test_an_existing_namespace_is_not_rendered() -> None:
     objects = render(RenderParams("kubectl", namespace="tenant", create_namespace=False))
     assert "Namespace" not in {o["kind"] for o in objects}
     assert {o["metadata"]["namespace"] for o in objects} == {"tenant"}
+
+
+def test_pods_in_their_own_user_namespace_get_subordinate_ids_that_exist_there() -> None:
+    """A pod with hostUsers: false has ids 0-65535 only: the image's 100000-165535 would
+    not map, so podman pods mount a range that fits (not the pod user's 10001)."""
+    objects = render(RenderParams("kubectl-with-podman", namespace="u",
+                                  pod_user_namespace=True))
+    config = find(objects, "ConfigMap")
+    assert config["data"] == {"subuid": "mpiuser:16384:49152\n",
+                              "subgid": "mpiuser:16384:49152\n"}
+    for spec in pod_specs(objects):
+        assert spec["hostUsers"] is False
+        mounts = {m["mountPath"]: m for m in spec["containers"][0]["volumeMounts"]}
+        assert mounts["/etc/subuid"]["subPath"] == "subuid"
+        assert mounts["/etc/subgid"]["subPath"] == "subgid"
+    start, count = 16384, 49152
+    assert start > 10001 and start + count <= 65536
+    plain = render(RenderParams("kubectl", pod_user_namespace=True))
+    assert "ConfigMap" not in {o["kind"] for o in plain}
+    assert all(s["hostUsers"] is False for s in pod_specs(plain))
+    assert all("hostUsers" not in s for s in pod_specs(render(RenderParams("kubectl"))))
