@@ -51,7 +51,8 @@ VC_IMG_ARGS    = $(if $(IMAGE_REGISTRY),--registry '$(IMAGE_REGISTRY)') \
                  $(if $(IMAGE_TAG_NAME),--tag '$(IMAGE_TAG_NAME)')
 VC_PUSH_ARGS   = $(VC_IMG_ARGS) --push-cmd '$(IMAGE_PUSH_CMD)' \
                  $(if $(IMAGE_PUSH_REGISTRY),--push-registry '$(IMAGE_PUSH_REGISTRY)')
-VC_DEPLOY_ARGS = --namespace '$(NAMESPACE)' --replicas '$(REPLICAS)' $(VC_IMG_ARGS)
+# DEPLOY_ARGS: more `kube-pmix deploy` options (--existing-namespace, --spread soft, ...)
+VC_DEPLOY_ARGS = --namespace '$(NAMESPACE)' --replicas '$(REPLICAS)' $(VC_IMG_ARGS) $(DEPLOY_ARGS)
 
 .PHONY: images push-images base-image wheelhouse prrte-source get-waitfor-log checkov-venv \
         deploy-fuse-plugin undeploy-fuse-plugin \

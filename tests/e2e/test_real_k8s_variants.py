@@ -244,3 +244,46 @@ def test_unpriv_without_the_fuse_plugin_login_says_why_at_once(k8s_cluster, push
         assert vc.make("undeploy").returncode == 0
         kubectl(k8s_cluster, "delete", "namespace", vc.namespace, "--wait=true", timeout=300)
 
+
+
+def test_a_tenant_deploys_into_the_namespace_it_was_given(k8s_cluster, pushed, built_images,
+                                                          tmp_path):
+    """Rights in one namespace only (the built-in `admin` role there, nothing cluster-wide):
+    `--existing-namespace` deploys, logs in (no node list: the device check is skipped)
+    and undeploys."""
+    from kube_pmix.k8s.kubeconfigs import token_kubeconfig
+
+    ns = "vc-tenant"
+    setup = (f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {ns}}}\n---\n"
+             f"apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: tenant, namespace: {ns}}}\n"
+             f"---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\n"
+             f"metadata: {{name: tenant-admin, namespace: {ns}}}\n"
+             f"roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: admin}}\n"
+             f"subjects: [{{kind: ServiceAccount, name: tenant, namespace: {ns}}}]\n")
+    done = subprocess.run(["kubectl", "--kubeconfig", k8s_cluster.kubeconfig, "apply", "-f", "-"],
+                          input=setup, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    try:
+        token = kubectl(k8s_cluster, "-n", ns, "create", "token", "tenant").stdout.strip()
+        config = tmp_path / "tenant.kubeconfig"
+        config.write_text(token_kubeconfig(k8s_cluster.plan.api_here,
+                                           Path(k8s_cluster.ca).read_bytes(), token, ns))
+        vc = Deployed(k8s_cluster, "kubectl-with-mpi", pushed, built_images.tag)
+        vc.vars.update(NAMESPACE=ns, REPLICAS="1")
+        env_config = {"KUBECONFIG": str(config)}
+        refused = make(k8s_cluster, "deploy-kubectl-with-mpi", **vc.vars, **env_config)
+        # without --existing-namespace the Namespace object is applied: forbidden
+        assert refused.returncode != 0 and "forbidden" in refused.stderr, refused.stderr
+        done = make(k8s_cluster, "deploy-kubectl-with-mpi", **vc.vars, **env_config,
+                    DEPLOY_ARGS="--existing-namespace")
+        assert done.returncode == 0, done.stderr
+        result = make(k8s_cluster, "login-kubectl-with-mpi", **vc.vars, **env_config,
+                      COMMAND="prterun --map-by ppr:2:node hostname")
+        assert result.returncode == 0, result.stderr
+        assert counted(result.stdout) == {"hpc-cn-0": 2}, result.stdout
+        done = make(k8s_cluster, "undeploy-kubectl-with-mpi", **vc.vars, **env_config,
+                    DEPLOY_ARGS="--existing-namespace")
+        assert done.returncode == 0, done.stderr
+        assert vc.left_in_namespace() == ["serviceaccount/tenant"]
+    finally:
+        kubectl(k8s_cluster, "delete", "namespace", ns, "--wait=true", timeout=300)
