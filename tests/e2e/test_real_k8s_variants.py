@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -35,6 +36,9 @@ WRAP = "/opt/hpc/local/bin/wrap-container.sh"
 # The persistent DVM's tools: the wheel's PRRTE has no prun or pterm, the PRRTE built
 # from source in the runtime images has them (issue 17 makes it the one on PATH).
 DVM = "export PRTE_PREFIX=/opt/hpc/local/prrte PATH=/opt/hpc/local/prrte/bin:$PATH; "
+# The -unpriv variants set PRTE_MCA_schizo_proxy=ompi (the paper's), with which `prte
+# --daemonize` exits 1 without a word; the DVM lines go without it (issue 17: the cause).
+NO_PROXY = "unset PRTE_MCA_schizo_proxy; "
 VARIANTS = ("ssh", "ssh-with-mpi", "ssh-with-podman", "ssh-with-podman-unpriv",
             "kubectl", "kubectl-with-mpi", "kubectl-with-podman", "kubectl-with-podman-unpriv")
 
@@ -133,21 +137,37 @@ class Deployed:
         return [n for n in done.stdout.split()
                 if n not in ("serviceaccount/default", "configmap/kube-root-ca.crt")]
 
-    def left_on_node(self) -> list[str]:
-        """Pod sandboxes of the namespace that containerd still has (asked inside the bed's
-        mount namespace, where its socket is)."""
+    def _crictl(self, *args: str) -> list[dict]:
+        """crictl ... -o json inside the bed's mount namespace (where containerd's socket
+        is), its items."""
         from kube_pmix.k8s.cluster import daemon_pid
 
-        socket = self.bed.state.containerd_socket
         pid = daemon_pid(self.bed.state)
         assert pid is not None, f"the daemon of {self.bed.name} is gone"
         done = subprocess.run(["nsenter", "-t", str(pid), "-m", "--",
                                self.bed.plan.bin("crictl"), "--runtime-endpoint",
-                               f"unix://{socket}", "pods", "--namespace", self.namespace,
-                               "-o", "json"], capture_output=True, text=True, timeout=60,
+                               f"unix://{self.bed.state.containerd_socket}", *args, "-o",
+                               "json"], capture_output=True, text=True, timeout=60,
                               check=False)
         assert done.returncode == 0, done.stderr
-        return [p["metadata"]["name"] for p in json.loads(done.stdout).get("items") or []]
+        data = json.loads(done.stdout)
+        return list(data.get("items") or data.get("containers") or [])
+
+    def running_on_node(self) -> list[str]:
+        """Containers of the namespace that still run."""
+        found = self._crictl("ps", "--label", f"io.kubernetes.pod.namespace={self.namespace}")
+        return [c["metadata"]["name"] for c in found]
+
+    def left_on_node(self, timeout: float = 300) -> list[str]:
+        """Pod sandboxes of the namespace still on the node after TIMEOUT: the kubelet
+        removes those of deleted pods in its garbage collection, a minute or so later."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = [p["metadata"]["name"]
+                    for p in self._crictl("pods", "--namespace", self.namespace)]
+            if not left or time.monotonic() > deadline:
+                return left
+            time.sleep(5)
 
 
 def counted(text: str) -> collections.Counter:
@@ -174,6 +194,7 @@ def test_variant_as_a_user_types_it(k8s_cluster, pushed, built_images, variant, 
         done = vc.make("undeploy")
         assert done.returncode == 0, done.stderr
         assert vc.left_in_namespace() == []
+        assert vc.running_on_node() == []  # at once: the pods' containers are stopped
         assert vc.left_on_node() == []
         kubectl(k8s_cluster, "delete", "namespace", vc.namespace, "--wait=true", timeout=300)
 
@@ -189,7 +210,8 @@ def _listings(vc: Deployed, the_variant) -> None:
     # bare pod names resolve (the service's search domain), as in a hostfile
     result = vc.login(f"getent hosts {pods[-1]} && hostname -f")
     assert result.returncode == 0 and pods[-1] in result.stdout, result.stderr
-    result = vc.login(DVM + "prte --daemonize && prun --map-by ppr:1:node hostname; s=$?; "
+    dvm = DVM + (NO_PROXY if the_variant.fuse else "")
+    result = vc.login(dvm + "prte --daemonize && prun --map-by ppr:1:node hostname; s=$?; "
                       "pterm; exit $s")
     assert result.returncode == 0, result.stderr
     assert counted(result.stdout) == {pod: 1 for pod in pods}, result.stdout
@@ -199,10 +221,10 @@ def _listings(vc: Deployed, the_variant) -> None:
         assert result.returncode == 0, result.stderr
         assert re.search(size_line(size), result.stdout, re.M), result.stdout
     if the_variant.podman:
-        _separated_model(vc, pods, size)
+        _separated_model(vc, pods, size, dvm)
 
 
-def _separated_model(vc: Deployed, pods: list[str], size: int) -> None:
+def _separated_model(vc: Deployed, pods: list[str], size: int, dvm: str) -> None:
     result = vc.login("podman pull -q $MPI_IMAGE && "
                       "prterun --map-by ppr:1:node podman pull -q $MPI_IMAGE")
     assert result.returncode == 0, result.stderr
@@ -219,7 +241,7 @@ def _separated_model(vc: Deployed, pods: list[str], size: int) -> None:
     assert result.returncode == 0, result.stderr
     assert re.search(size_line(size), result.stdout, re.M), result.stdout
     # the FAQ's prun injection: prun inside the application container, the outer DVM
-    result = vc.login(f"{DVM}prte --daemonize --report-uri /tmp/find-me.txt && "
+    result = vc.login(f"{dvm}prte --daemonize --report-uri /tmp/find-me.txt && "
                       f"{WRAP} --prun --dvm-uri /tmp/find-me.txt prun --personality ompi "
                       f"--map-by ppr:2:node hostname; s=$?; pterm; exit $s")
     assert result.returncode == 0, result.stderr
