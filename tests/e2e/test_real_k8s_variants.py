@@ -311,3 +311,44 @@ def test_a_tenant_deploys_into_the_namespace_it_was_given(k8s_cluster, pushed, b
             "rolebinding.rbac.authorization.k8s.io/tenant-admin", "serviceaccount/tenant"]
     finally:
         kubectl(k8s_cluster, "delete", "namespace", ns, "--wait=true", timeout=300)
+
+
+@pytest.mark.skipif(not os.environ.get("KUBE_PMIX_GROMACS"),
+                    reason="k8s-gromacs compiles for about 55 min here (21 min of CPU), over "
+                           "CI's budget: KUBE_PMIX_GROMACS=1 runs it")
+def test_gromacs_runs_mdrun_across_pods_each_rank_in_its_container(
+        k8s_cluster, pushed, built_images, podman_user, request):
+    """The separated model with a real application: k8s-gromacs as MPI_IMAGE, gmx_mpi
+    mdrun on the water input the image made, one rank per pod, 20 steps."""
+    done = podman_user.run(
+        [str(VENV / "bin" / "kube-pmix"), "images", "build", "gromacs", "--no-parents",
+         "--registry", built_images.registry, "--tag", built_images.tag],
+        cwd=str(REPO), timeout=7200, env={"KUBE_PMIX_IMAGE_RECORD": os.devnull})
+    assert done.returncode == 0, done.stderr[-3000:]
+    with tempfile.TemporaryDirectory(prefix="kube-pmix-certs-") as certs:
+        os.chmod(certs, 0o755)
+        shutil.copyfile(k8s_cluster.ca, Path(certs) / "ca.crt")
+        os.chmod(Path(certs) / "ca.crt", 0o644)
+        done = podman_user.run(["podman", "push", "-q", "--cert-dir", certs,
+                                built_images.ref("gromacs"),
+                                f"{k8s_cluster.registry}/kube-pmix/k8s-gromacs:"
+                                f"{built_images.tag}"], timeout=1200)
+    assert done.returncode == 0, done.stderr
+    request.getfixturevalue("fuse_plugin")
+    vc = Deployed(k8s_cluster, "kubectl-with-podman-unpriv", pushed, built_images.tag)
+    vc.vars.update(NAMESPACE="vc-gromacs", REPLICAS="2")
+    assert vc.make("deploy").returncode == 0
+    try:
+        result = vc.login(
+            "export MPI_IMAGE=${MPI_IMAGE%/*}/k8s-gromacs:" + built_images.tag + "; "
+            "podman pull -q $MPI_IMAGE && prterun --map-by ppr:1:node podman pull -q "
+            "$MPI_IMAGE && prterun --personality ompi --map-by ppr:1:node -x MPI_IMAGE "
+            f"{WRAP} /opt/hpc/local/gromacs/bin/gmx_mpi mdrun -nsteps 20 -ntomp 1 "
+            "-s /opt/hpc/local/gromacs/examples/water/water.tpr -deffnm /tmp/water",
+            timeout=1200)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "Using 2 MPI processes" in result.stdout + result.stderr
+        assert "Performance:" in result.stdout + result.stderr
+    finally:
+        assert vc.make("undeploy").returncode == 0
+        kubectl(k8s_cluster, "delete", "namespace", vc.namespace, "--wait=true", timeout=300)
