@@ -15,6 +15,7 @@ include mk/entries.mk
 include mk/front.mk
 include mk/prrte-k8sgo.mk
 include mk/k8s.mk
+include mk/fuse-plugin.mk
 
 .PHONY: all deps system-deps venv demo test unit bench lint clean
 
@@ -54,7 +55,7 @@ demo: deps wheelhouse prrte-k8sgo
 # a test that passes only after another (a master left running) shows; then the rest.
 RANDOM_ORDER_TESTS := tests/unit/launchers tests/integration/kubexec
 
-test: deps checkov-venv prrte-k8sgo k8s
+test: deps checkov-venv prrte-k8sgo k8s fuse-plugin
 	mkdir -p test-results
 	$(PY) -m pytest -ra --random-order --junitxml=test-results/junit-random-order.xml \
 		$(RANDOM_ORDER_TESTS) $(PYTEST_ARGS); first=$$?; \

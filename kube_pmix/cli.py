@@ -23,6 +23,8 @@ _GROUPS: dict[str, tuple[str, str, str]] = {
     "images": ("kube_pmix.vcluster.cli", "images_cmd", "Build and push the container images."),
     "variants": ("kube_pmix.vcluster.cli", "variants_cmd", "List the virtual cluster variants."),
     "waitfor-log": ("kube_pmix.vcluster.cli", "waitfor_log_cmd", "Show the login waiter's log."),
+    "fuse-plugin": ("kube_pmix.vcluster.cli", "fuse_plugin_cmd",
+                    "Deploy or remove the fuse device plugin."),
 }
 
 

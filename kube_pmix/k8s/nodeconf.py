@@ -45,6 +45,9 @@ def containerd_toml(plan: Plan) -> str:
         # the kubelet's negative scores (sandboxes -998, Guaranteed pods -997) to ours,
         # as rootless and user-namespaced nodes do
         "  restrict_oom_score_adj = true",
+        # devices a device plugin hands out (/dev/fuse) belong to the container's user and
+        # group, as the node's 0600 root-owned node would refuse the non-root pod user
+        "  device_ownership_from_security_context = true",
         f"  [{cri_runtime}.containerd]",
         '    default_runtime_name = "runc"',
         f"    [{cri_runtime}.containerd.runtimes.runc]",

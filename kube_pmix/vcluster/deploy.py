@@ -8,6 +8,7 @@ interactive `exec -it` that `login` needs.
 
 from __future__ import annotations
 
+import json
 import subprocess
 from typing import Optional
 
@@ -30,9 +31,11 @@ def apply_argv(namespace: str, kubectl: str = "kubectl",
 
 def delete_argv(namespace: str, kubectl: str = "kubectl", context: Optional[str] = None,
                 wait: bool = True) -> list[str]:
-    """Delete the manifests given on stdin; absent objects are not an error."""
+    """Delete the manifests given on stdin; absent objects are not an error. Foreground:
+    an owner is gone only once what it owns is (the pods), so a waiting delete returns
+    when the namespace holds nothing of the cluster."""
     return [*_ns(kubectl, namespace, context), "delete", "--ignore-not-found",
-            f"--wait={'true' if wait else 'false'}", "-f", "-"]
+            "--cascade=foreground", f"--wait={'true' if wait else 'false'}", "-f", "-"]
 
 
 def secret_exists_argv(namespace: str, kubectl: str = "kubectl",
@@ -47,19 +50,49 @@ def delete_secret_argv(namespace: str, kubectl: str = "kubectl",
             "--ignore-not-found"]
 
 
-def wait_login_argv(namespace: str, timeout: int, kubectl: str = "kubectl",
-                    context: Optional[str] = None) -> list[str]:
-    """Wait until the login pod is Ready (its waiter wrote the hostfiles)."""
-    return [*_ns(kubectl, namespace, context), "wait", "--for=condition=Ready", "pod",
-            "-l", paths.LOGIN_SELECTOR, f"--timeout={timeout}s"]
+def delete_named_argv(namespace: str, kind: str, name: str, kubectl: str = "kubectl",
+                      context: Optional[str] = None) -> list[str]:
+    return [*_ns(kubectl, namespace, context), "delete", kind, name, "--ignore-not-found"]
 
 
-def login_argv(namespace: str, kubectl: str = "kubectl", context: Optional[str] = None,
-               command: Optional[list[str]] = None) -> list[str]:
-    """An interactive shell (or COMMAND) in the login pod's main container."""
-    argv = [*_ns(kubectl, namespace, context), "exec", "-it", f"job/{paths.LOGIN_JOB}",
+def get_json_argv(namespace: str, what: list[str], kubectl: str = "kubectl",
+                  context: Optional[str] = None) -> list[str]:
+    """`kubectl get WHAT -o json` (the login wait reads the Job, the pods and the nodes)."""
+    return [*_ns(kubectl, namespace, context), "get", *what, "-o", "json"]
+
+
+def version_argv(kubectl: str = "kubectl", context: Optional[str] = None) -> list[str]:
+    argv = [kubectl, *(["--context", context] if context else [])]
+    return [*argv, "version", "-o", "json"]
+
+
+def login_argv(namespace: str, pod: str, kubectl: str = "kubectl",
+               context: Optional[str] = None, command: Optional[list[str]] = None,
+               tty: bool = True) -> list[str]:
+    """An interactive login shell in POD's main container, or `bash -lc COMMAND` (no tty):
+    a login shell either way, so the PATH and environment are what a user gets."""
+    argv = [*_ns(kubectl, namespace, context), "exec", "-it" if tty else "-i", pod,
             "-c", paths.LOGIN_CONTAINER, "--"]
-    return [*argv, *(command or ["/bin/bash", "-l"])]
+    if command:
+        return [*argv, "/bin/bash", "-lc", " ".join(command)]
+    return [*argv, "/bin/bash", "-l"]
+
+
+def owner_patch_argv(namespace: str, kind: str, name: str, owner_uid: str,
+                     kubectl: str = "kubectl", context: Optional[str] = None) -> list[str]:
+    """Make KIND/NAME belong to the login Job: deleting the Job (by hand, or by its
+    ttlSecondsAfterFinished) deletes it too, through the garbage collector."""
+    owner = {"apiVersion": "batch/v1", "kind": "Job", "name": paths.LOGIN_JOB,
+             "uid": owner_uid, "blockOwnerDeletion": False}
+    patch = json.dumps({"metadata": {"ownerReferences": [owner]}})
+    return [*_ns(kubectl, namespace, context), "patch", kind, name, "--type=merge",
+            "-p", patch]
+
+
+def rollout_argv(namespace: str, what: str, timeout: int, kubectl: str = "kubectl",
+                 context: Optional[str] = None) -> list[str]:
+    return [*_ns(kubectl, namespace, context), "rollout", "status", what,
+            f"--timeout={timeout}s"]
 
 
 def waitfor_log_argv(namespace: str, kubectl: str = "kubectl",

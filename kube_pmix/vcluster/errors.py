@@ -4,6 +4,8 @@
     +-- UnknownName     no such variant or image
     +-- RenderError     kustomize failed or produced something unexpected
     +-- CommandError    kubectl / podman / docker exited non-zero or is missing
+    +-- LoginError      no Ready login pod: the Job failed, a device is missing, timed out
+    +-- VersionError    the cluster's Kubernetes is older than the manifests need
 """
 
 from __future__ import annotations
@@ -32,3 +34,11 @@ class CommandError(VClusterError):
         shown = shown if len(shown) <= 120 else shown[:117] + "..."
         what = f"`{shown}` exited {status}" if status >= 0 else f"{argv[0]} not found"
         super().__init__(f"{what}: {detail}" if detail else what)
+
+
+class LoginError(VClusterError):
+    """The login pod did not become Ready; says why."""
+
+
+class VersionError(VClusterError):
+    """The cluster's Kubernetes is older than the oldest release the manifests support."""

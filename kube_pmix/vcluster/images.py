@@ -32,10 +32,16 @@ class Image:
     requires: tuple[str, ...] = ()
     # The image a `-with-runtime` variant copies its application from.
     copies_from: Optional[str] = None
+    # An image a build stage starts from for its tools (k8s-mpi compiles its example in
+    # k8s-pmix-base), while the image itself starts from IMAGE_BASE.
+    stage: Optional[str] = None
+    # One layer (podman's --squash-all): the ranks' image, which every compute pod of a
+    # podman variant pulls into its own store, where vfs keeps each layer as a full copy.
+    squash: bool = False
 
     def sources(self) -> list[str]:
-        """Short names of the images this one is built from: parent, then copy source."""
-        return [name for name in (self.parent, self.copies_from) if name]
+        """Short names of the images this one is built from: parent, copy source, stage."""
+        return [name for name in (self.parent, self.copies_from, self.stage) if name]
 
     @property
     def repository(self) -> str:
@@ -50,7 +56,8 @@ IMAGES: dict[str, Image] = {
         Image("pmix-base", None, "Open MPI, PRRTE, OpenPMIx (pinned wheel), our tools"),
         Image("runtime", "pmix-base", "PRRTE runtime node: sshd, ssh client, kubexec"),
         Image("runtime-with-podman", "runtime", "runtime with rootless podman"),
-        Image("mpi", "pmix-base", "MPI application image (init_finalize), no runtime"),
+        Image("mpi", None, "MPI application image: Open MPI and init_finalize, nothing else",
+              stage="pmix-base", squash=True),
         Image("mpi-with-runtime", "runtime", "MPI application and runtime in one image",
               copies_from="mpi"),
         Image("nas", "mpi", "NAS Parallel Benchmarks", requires=("NPB_URL", "NPB_SHA256")),
@@ -93,8 +100,12 @@ def build_argv(
     its Containerfile does not declare.
     """
     extra = [word for arg in build_args for word in ("--build-arg", arg)]
+    # docker's --squash needs an experimental daemon: its images keep their layers
+    squash = ["--squash-all"] if img.squash and build_cmd.split()[0].endswith(
+        ("podman", "buildah")) else []
     return [
         *build_cmd.split(),
+        *squash,
         "-f", f"images/{img.name}/Containerfile",
         "-t", reference(img, registry, tag),
         "--build-arg", f"IMAGE_BASE={base}",
@@ -126,9 +137,14 @@ def inspect_size_argv(ref: str, build_cmd: str = "podman build") -> list[str]:
     return [engine, "image", "inspect", "--format", "{{.Size}}", ref]
 
 
-def push_argv(img: Image, registry: str, tag: str, push_cmd: str = "podman push") -> list[str]:
-    """The push command line for IMG."""
-    return [*push_cmd.split(), reference(img, registry, tag)]
+def push_argv(img: Image, registry: str, tag: str, push_cmd: str = "podman push",
+              push_registry: Optional[str] = None) -> list[str]:
+    """The push command line for IMG; to PUSH_REGISTRY when the registry is reached here
+    under another address than the one the images are named for (and pods pull)."""
+    name = reference(img, registry, tag)
+    if push_registry and push_registry.rstrip("/") != registry.rstrip("/"):
+        return [*push_cmd.split(), name, reference(img, push_registry, tag)]
+    return [*push_cmd.split(), name]
 
 
 def with_parents(names: list[str]) -> list[Image]:

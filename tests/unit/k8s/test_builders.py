@@ -88,6 +88,8 @@ def test_containerd_uses_runc_cgroupfs_our_sandbox_and_our_registry_ca(tmp_path)
     runc = runtime["containerd"]["runtimes"]["runc"]
     assert runc["options"] == {"BinaryName": "/usr/sbin/runc", "SystemdCgroup": False}
     assert runtime["cni"]["bin_dirs"] == ["/usr/lib/cni"]
+    # a device plugin's /dev/fuse is the non-root pod user's (the -unpriv variants)
+    assert runtime["device_ownership_from_security_context"] is True
     images = config["plugins"]["io.containerd.cri.v1.images"]
     assert images["pinned_images"]["sandbox"] == nodeconf.SANDBOX_IMAGE
     hosts = tomllib.loads(nodeconf.registry_hosts_toml(p))

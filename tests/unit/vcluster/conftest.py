@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,3 +18,9 @@ def rendered() -> dict[str, list[Manifest]]:
         pytest.skip("needs kubectl (its built-in kustomize renders the overlays)")
     return {name: render(RenderParams(name)) for name in VARIANTS}
 
+
+
+@pytest.fixture(autouse=True)
+def no_build_record(tmp_path: Path, monkeypatch: Any) -> None:
+    """The defaults of registry and tag, not what a `make images` of this checkout recorded."""
+    monkeypatch.setenv("KUBE_PMIX_IMAGE_RECORD", str(tmp_path / "no-record.json"))

@@ -73,23 +73,21 @@ def test_images_build_all_skips_nas_without_its_source() -> None:
     assert bad.exit_code != 0 and "is not KEY=VALUE" in bad.output
 
 
-def test_images_push_dry_run_all() -> None:
-    result = CliRunner().invoke(main, ["images", "push", "--dry-run", "--registry", "r"])
-    assert result.exit_code == 0
-    assert len(result.output.splitlines()) == 10
-
-
 def test_kubectl_command_lines() -> None:
     assert kd.apply_argv("ns", context="c") == ["kubectl", "--context", "c", "--namespace", "ns",
                                                 "apply", "-f", "-"]
     assert kd.delete_argv("ns") == ["kubectl", "--namespace", "ns", "delete",
-                                    "--ignore-not-found", "--wait=true", "-f", "-"]
-    assert kd.login_argv("ns") == ["kubectl", "--namespace", "ns", "exec", "-it",
-                                   "job/hpc-cluster-login", "-c", "hpc-login", "--",
-                                   "/bin/bash", "-l"]
-    assert kd.wait_login_argv("ns", 30) == ["kubectl", "--namespace", "ns", "wait",
-                                            "--for=condition=Ready", "pod", "-l",
-                                            "app=hpc-login,hpcnode=login-node", "--timeout=30s"]
+                                    "--ignore-not-found", "--cascade=foreground",
+                                    "--wait=true", "-f", "-"]
+    # the pod the login wait found, not job/...: that may name a Failed pod of a retry
+    assert kd.login_argv("ns", "login-x") == ["kubectl", "--namespace", "ns", "exec", "-it",
+                                              "login-x", "-c", "hpc-login", "--",
+                                              "/bin/bash", "-l"]
+    assert kd.login_argv("ns", "login-x", command=["prterun", "hostname"], tty=False) == [
+        "kubectl", "--namespace", "ns", "exec", "-i", "login-x", "-c", "hpc-login", "--",
+        "/bin/bash", "-lc", "prterun hostname"]
+    assert kd.get_json_argv("ns", ["pods", "-l", "a=b"]) == [
+        "kubectl", "--namespace", "ns", "get", "pods", "-l", "a=b", "-o", "json"]
     assert kd.waitfor_log_argv("ns") == ["kubectl", "--namespace", "ns", "logs",
                                          "job/hpc-cluster-login", "-c", "job-waiter"]
     assert kd.secret_exists_argv("ns") == ["kubectl", "--namespace", "ns", "get", "secret",
@@ -97,7 +95,7 @@ def test_kubectl_command_lines() -> None:
                                            "name"]
 
 
-def _recording_kubectl(tmp_path: Path, secret_exists: bool) -> Path:
+def _recording_kubectl(tmp_path: Path, secret_exists: bool, minor: str = "34") -> Path:
     """A kubectl that renders with the real one and records everything else it is asked."""
     real = shutil.which("kubectl")
     if real is None:
@@ -107,6 +105,8 @@ def _recording_kubectl(tmp_path: Path, secret_exists: bool) -> Path:
     script = tmp_path / "kubectl"
     script.write_text(f"""#!/bin/sh
 case " $* " in *" kustomize "*) exec {real} "$@";; esac
+case " $* " in *" version -o json "*)
+  echo '{{"serverVersion": {{"major": "1", "minor": "{minor}"}}}}'; exit 0;; esac
 n=$(ls {log} | wc -l)
 echo "$*" > {log}/$n.argv
 case " $* " in
@@ -160,8 +160,9 @@ def test_undeploy_keeps_the_namespace_and_removes_the_keys(tmp_path: Path) -> No
     result = CliRunner().invoke(main, ["undeploy", "ssh-with-podman", "--kubectl",
                                        str(tmp_path / "kubectl")])
     assert result.exit_code == 0, result.output
-    (delete, kinds), (secret, _) = _calls(log)
-    assert delete == "--namespace kube-pmix delete --ignore-not-found --wait=true -f -"
+    (delete, kinds), (secret, _), *configmaps = _calls(log)
+    assert delete == ("--namespace kube-pmix delete --ignore-not-found --cascade=foreground "
+                      "--wait=true -f -")
     assert "Namespace" not in kinds and "StatefulSet" in kinds
     assert secret == "--namespace kube-pmix delete secret hpc-cluster-ssh --ignore-not-found"
 
@@ -176,3 +177,27 @@ def test_failing_kubectl_is_one_line_and_exit_5(tmp_path: Path) -> None:
     assert result.output.strip().splitlines() == [
         f"kube-pmix: `{script} --namespace kube-pmix apply -f -` exited 1: "
         "error: You must be logged in to the server"]
+
+
+def test_deploy_refuses_a_cluster_older_than_1_30_with_one_line(tmp_path: Path) -> None:
+    log = _recording_kubectl(tmp_path, secret_exists=False, minor="29")
+    result = CliRunner().invoke(main, ["deploy", "kubectl-with-podman",
+                                       "--kubectl", str(tmp_path / "kubectl")])
+    assert result.exit_code == 7
+    assert result.output.strip().splitlines() == [
+        "kube-pmix: the cluster runs Kubernetes 1.29; the virtual clusters need 1.30 or later "
+        "(securityContext.appArmorProfile)"]
+    assert _calls(log) == []  # nothing applied
+    from kube_pmix.vcluster.version import server_version
+
+    assert server_version('{"serverVersion": {"major": "1", "minor": "30+"}}') == (1, 30)
+
+
+def test_deploy_into_an_existing_namespace_applies_no_namespace(tmp_path: Path) -> None:
+    log = _recording_kubectl(tmp_path, secret_exists=True)
+    result = CliRunner().invoke(main, ["deploy", "ssh", "--namespace", "tenant",
+                                       "--existing-namespace",
+                                       "--kubectl", str(tmp_path / "kubectl")])
+    assert result.exit_code == 0, result.output
+    kinds = [k for _, k in _calls(log)]
+    assert kinds[0] == [] and "Namespace" not in kinds[1] and "StatefulSet" in kinds[1]

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Optional
 
 import pytest
 from vc_helpers import pod_specs
@@ -154,3 +155,65 @@ def test_node_script_modes(tmp_path: Path) -> None:
         if idle.poll() is None:
             idle.kill()
             idle.wait()
+
+
+def _node(tmp_path: Path, *args: str, env: Optional[dict[str, str]] = None,
+          tools: str = "") -> subprocess.CompletedProcess[str]:
+    """kube-pmix-node with stand-ins for prted/podman/ss on PATH (TOOLS: which fail)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for tool in ("prted", "podman", "ss"):
+        fails = tool in tools.split()
+        body = 'echo "$0 $*" >> "$HOME/calls"; ' + (
+            'echo "cannot clone: Operation not permitted" >&2; exit 1' if fails else
+            ('echo "LISTEN 0 128 0.0.0.0:2222"' if tool == "ss" else "exit 0"))
+        (bin_dir / tool).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / tool).chmod(0o755)
+    script = images_dir() / "runtime" / "kube-pmix-node"
+    full = {"HOME": str(tmp_path), "PATH": f"{bin_dir}:/usr/bin:/bin", **(env or {})}
+    return subprocess.run(["sh", str(script), *args], env=full, capture_output=True,
+                          text=True, timeout=30, check=False)
+
+
+def test_ready_says_why_the_pod_cannot_do_what_it_is_for(tmp_path: Path) -> None:
+    hostfile = tmp_path / "hostfile"
+    waiting = _node(tmp_path, "ready", str(hostfile))
+    assert waiting.returncode == 1 and "hostfile is not written yet" in waiting.stderr
+    hostfile.write_text("hpc-cn-0\n")
+    broken = _node(tmp_path, "ready", str(hostfile), tools="podman")
+    assert broken.returncode == 1
+    assert broken.stderr.strip() == ("kube-pmix-node: rootless podman cannot make its user "
+                                     "namespace: cannot clone: Operation not permitted")
+    assert _node(tmp_path, "ready", str(hostfile)).returncode == 0
+    # once passed, the costly checks are not run again
+    calls = (tmp_path / "calls").read_text()
+    assert _node(tmp_path, "ready", tools="podman prted").returncode == 0
+    assert (tmp_path / "calls").read_text() == calls
+
+
+def test_the_node_prepares_what_an_ssh_session_cannot_inherit(tmp_path: Path) -> None:
+    """podman started by prted over ssh sees no pod environment: the storage driver, the
+    registry credentials and CA are put where podman looks in $HOME."""
+    auth, ca = tmp_path / "auth.json", tmp_path / "ca.crt"
+    auth.write_text("{}")
+    ca.write_text("PEM")
+    env = {"STORAGE_DRIVER": "vfs", "REGISTRY_AUTH_FILE": str(auth),
+           "REGISTRY_CA_FILE": str(ca), "MPI_IMAGE": "reg.example:5000/kp/k8s-mpi:1"}
+    done = _node(tmp_path, "bogus-mode-after-prepare", env=env)
+    assert done.returncode == 2  # an unknown mode prepares nothing
+    assert not (tmp_path / ".config").exists()
+    path = f"{tmp_path / 'bin'}:/usr/bin:/bin"
+    proc = subprocess.Popen(["sh", str(images_dir() / "runtime" / "kube-pmix-node"), "idle"],
+                            env={"HOME": str(tmp_path), "PATH": path, **env})
+    try:
+        conf = tmp_path / ".config" / "containers"
+        for _ in range(100):  # the entrypoint writes these first, then sleeps; bounded
+            if (conf / "certs.d").exists():
+                break
+            subprocess.run(["sleep", "0.05"], check=True)
+        assert (conf / "storage.conf").read_text() == '[storage]\ndriver = "vfs"\n'
+        assert (conf / "auth.json").resolve() == auth
+        assert (conf / "certs.d" / "reg.example:5000" / "ca.crt").resolve() == ca
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

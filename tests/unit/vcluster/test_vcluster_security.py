@@ -16,8 +16,9 @@ from kube_pmix.vcluster.paths import images_dir, manifests_dir, repo_root
 from kube_pmix.vcluster.render import Manifest, to_yaml
 from kube_pmix.vcluster.variants import VARIANTS
 
-PODMAN_CAPS = {"CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETFCAP", "SETGID",
-               "SETPCAP", "SETUID", "SYS_CHROOT"}
+# newuidmap/newgidmap's file capabilities, and nothing else: the user namespace podman
+# makes has a full bounding set of its own (tests/e2e/test_real_k8s_variants.py runs it)
+PODMAN_CAPS = {"SETGID", "SETUID"}
 
 
 def _containers(spec: Manifest) -> list[Manifest]:
@@ -197,17 +198,21 @@ def test_scan_configs_name_test_files_that_exist() -> None:
             assert (repo_root() / path).is_file(), f"{config.name} names {path}"
 
 
-def test_the_login_job_survives_one_pod_failure_but_not_the_waiter_s_verdicts(
+def test_the_login_job_fails_at_once_only_on_final_verdicts(
     rendered: dict[str, list[Manifest]],
 ) -> None:
+    """A waiter that timed out (slow pull, scale-up) or met a refused API (a RoleBinding
+    not yet propagated) is retried by a new pod; bad arguments and an unwritable
+    hostfile fail the Job at once."""
     from launchers.waitfor.cli import EXIT_API, EXIT_TIMEOUT, EXIT_WRITE
 
     for name, objects in rendered.items():
         spec = find(objects, "Job")["spec"]
-        assert 1 <= spec["backoffLimit"] <= 3, name
+        assert 3 <= spec["backoffLimit"] <= 6, name
         rules = spec["podFailurePolicy"]["rules"]
         final = next(r for r in rules if r["action"] == "FailJob")["onExitCodes"]
         assert final["containerName"] == "job-waiter" and final["operator"] == "In", name
-        assert {EXIT_TIMEOUT, EXIT_API, EXIT_WRITE, 2} <= set(final["values"]), name
+        assert set(final["values"]) == {2, EXIT_WRITE}, name
+        assert not {EXIT_TIMEOUT, EXIT_API} & set(final["values"]), name
         ignored = next(r for r in rules if r["action"] == "Ignore")["onPodConditions"]
         assert ignored == [{"type": "DisruptionTarget", "status": "True"}], name

@@ -39,8 +39,10 @@ def test_containerfiles_build_from_their_table_parent() -> None:
     for img in ki.IMAGES.values():
         text = (images_dir() / img.name / "Containerfile").read_text()
         froms = [line.split()[1] for line in text.splitlines() if line.startswith("FROM ")]
+        stage = f"${{IMAGE_REGISTRY}}/k8s-{img.stage}:${{IMAGE_TAG}}" if img.stage else None
         if img.parent is None:  # build stages (pmix-base compiles the guard) use it too
-            assert froms and set(froms) == {"${IMAGE_BASE}"}, img.name
+            assert froms and froms[-1] == "${IMAGE_BASE}", img.name
+            assert set(froms) <= {"${IMAGE_BASE}", stage}, img.name
         else:
             parent = f"${{IMAGE_REGISTRY}}/k8s-{img.parent}:${{IMAGE_TAG}}"
             assert froms[-1] == parent, img.name
@@ -53,6 +55,15 @@ def test_build_argv() -> None:
         "--build-arg", "IMAGE_BASE=ubi:9", "--build-arg", "IMAGE_REGISTRY=quay.io/me",
         "--build-arg", "IMAGE_TAG=v1", "src",
     ]
+
+
+def test_the_rank_image_is_one_layer_where_the_engine_can() -> None:
+    mpi = ki.image("mpi")
+    assert ki.build_argv(mpi, "r", "t", build_cmd="podman build")[:3] == [
+        "podman", "build", "--squash-all"]
+    assert "--squash-all" not in ki.build_argv(mpi, "r", "t", build_cmd="docker build")
+    assert "--squash-all" not in ki.build_argv(ki.image("runtime"), "r", "t")
+    assert [i.name for i in ki.IMAGES.values() if i.squash] == ["mpi"]
 
 
 def test_push_argv_and_reference_without_registry() -> None:
