@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any, Awaitable, Callable, Optional, Protocol, Sequence, TypeVar
+from typing import Any, Awaitable, Callable, Mapping, Optional, Protocol, Sequence, TypeVar
 
 from launchers import guard_protocol as wire
 from launchers.exec import core, retry
@@ -407,15 +407,18 @@ async def open_guarded(
     stdout: Optional[Sink] = None,
     stderr: Optional[Sink] = None,
     flow: Optional[Flow] = None,
+    env: Optional[Mapping[str, str]] = None,
 ) -> GuardedProcess:
-    """Start `command` under the in-pod guard; stdin is always open (it carries the records).
+    """Start `command` under the in-pod guard, with `env` added to its environment; stdin is
+    always open (it carries the records).
 
     `heartbeat_interval <= 0` sends no heartbeats, so the guard is told to keep no
     deadline either (`--heartbeat-timeout 0`), or every command would die at it.
     """
     inner = await session.open_exec(
         pod,
-        wire.guard_argv(command, heartbeat_timeout if heartbeat_interval > 0 else 0, guard),
+        wire.guard_argv(command, heartbeat_timeout if heartbeat_interval > 0 else 0, guard,
+                        env=env),
         namespace=namespace,
         container=container,
         stdin=True,

@@ -31,7 +31,7 @@ from typing import NamedTuple, Optional, Sequence
 
 from launchers.exec.errors import KubeExecError
 from launchers.exec.transport import RemoteProcess
-from launchers.k8sgo.settings import daemon_argv
+from launchers.k8sgo.settings import daemon_env
 from launchers.k8sgo.transports.base import Flow, Sink, Transport
 
 # After the KILL record: time for it to go out before the connection is dropped.
@@ -167,7 +167,8 @@ class Fanout:
                 if self._winding_down:
                     return Outcome(i, host, ended_by_us=True)
                 proc = await self.transport.start(
-                    i, host, daemon_argv(i, self.argv), self.stdout, self.stderr, flow=self.flow)
+                    i, host, self.argv, self.stdout, self.stderr, flow=self.flow,
+                    env=daemon_env(i))
         except asyncio.CancelledError:
             return Outcome(i, host, ended_by_us=True)
         except Exception as exc:  # noqa: BLE001 - any set-up failure is this host's failure

@@ -35,10 +35,10 @@ class Settings(NamedTuple):
     lifeline_fd: Optional[int] = None
 
 
-def daemon_argv(index: int, argv: list[str]) -> list[str]:
-    """What daemon `index` runs: PRRTE's argv untouched, with its id in the environment.
+ID_VARIABLE = "PRTE_ESS_K8SGO_ID"
 
-    `env` (not a shell assignment): the argv reaches prted word for word, whatever
-    quotes or `;` it holds.
-    """
-    return ["env", f"PRTE_ESS_K8SGO_ID={index}", *argv]
+
+def daemon_env(index: int) -> dict[str, str]:
+    """What daemon `index` gets in its environment beside PRRTE's argv, which it runs word
+    for word: its id, handed to the in-pod guard (`--env`), which starts it with it."""
+    return {ID_VARIABLE: str(index)}

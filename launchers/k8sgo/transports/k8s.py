@@ -105,7 +105,7 @@ class K8sTransport:
 
     async def start(
         self, index: int, host: str, argv: Sequence[str], stdout: Sink, stderr: Sink,
-        flow: Optional[Flow] = None,
+        flow: Optional[Flow] = None, env: Optional[Mapping[str, str]] = None,
     ) -> RemoteProcess:
         pod, ns = (self._targets.get(host)
                    or (hostnames.parse_host(split_user(host)[1]).pod, self.namespace))
@@ -114,7 +114,7 @@ class K8sTransport:
             self.session, pod, argv,
             heartbeat_interval=s.heartbeat_interval, heartbeat_timeout=s.heartbeat_timeout,
             guard=s.guard, namespace=ns, container=s.container, stdout=stdout, stderr=stderr,
-            flow=flow,
+            flow=flow, env=env,
         )
 
     async def close(self) -> None:
