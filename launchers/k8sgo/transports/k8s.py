@@ -14,6 +14,7 @@ from typing import Any, Mapping, Optional, Sequence
 from launchers.exec import hosts as hostnames
 from launchers.exec.config import ClusterConfig, load_config
 from launchers.exec.errors import ConfigError, HostNotFound, KubeExecError, Unauthorized
+from launchers.exec.resume import small_read_buffers
 from launchers.exec.transport import ExecSession, RemoteProcess, open_guarded
 from launchers.k8sgo.errors import NoCredentials, UnknownHost, Unreachable
 from launchers.k8sgo.hostfile import split_user
@@ -77,6 +78,9 @@ class K8sTransport:
 
     def __init__(self, settings: Settings, config: Optional[ClusterConfig] = None) -> None:
         self.settings = settings
+        # one TLS stream per daemon, each carrying a few lines: asyncio's 256 KiB read
+        # buffer per stream would be most of our memory (exec.resume)
+        small_read_buffers()
         try:
             self.config = config or load_config(settings.kubeconfig, settings.context)
             self.session = ExecSession(self.config, settings.connect_timeout,
