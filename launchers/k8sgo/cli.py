@@ -19,6 +19,7 @@ from typing import Any, Callable, Optional, Sequence
 import click
 
 from launchers.k8sgo import hostfile
+from launchers.k8sgo import trace as ev
 from launchers.k8sgo.errors import (
     HostfileError,
     LauncherError,
@@ -129,6 +130,8 @@ def _env(name: str) -> dict[str, Any]:
               help="Let the other daemons run when one fails.")
 @click.option("--lifeline-fd", type=click.IntRange(0), metavar="FD", **_env("LIFELINE_FD"),
               help="A pipe from the caller: EOF means it is ending the daemons (or is gone).")
+@click.option("--trace", metavar="FILE", **_env("TRACE"),
+              help="Append a JSON line per event (daemon set-up, open, exit...) to FILE.")
 def command(quiet: bool, hostfile_path: str, ssh_config: Optional[str],
             **options: Any) -> tuple[Settings, bool, str]:
     """Start one PRRTE daemon per hostfile line, over the Kubernetes exec API or ssh."""
@@ -211,11 +214,12 @@ class Run:
     """One launch: the engine, and our two outputs (see launchers.k8sgo.output)."""
 
     def __init__(self, settings: Settings, hosts: list[str], argv: list[str],
-                 quiet: bool) -> None:
+                 quiet: bool, trace: ev.Tracer = ev.no_trace) -> None:
         self.settings = settings
         self.hosts = hosts
         self.argv = argv
         self.quiet = quiet
+        self.trace = trace
         self.outputs: tuple[Output, ...] = ()
 
     def say(self, message: str) -> None:
@@ -235,10 +239,11 @@ class Run:
                         stdout=out.write, stderr=err.write, grace=settings.grace,
                         keep_going=settings.keep_going,
                         supervised=settings.lifeline_fd is not None,
-                        flow=lambda: both_ready((out, err)))
+                        flow=lambda: both_ready((out, err)), trace=self.trace)
         if settings.lifeline_fd is not None:
             watch_lifeline(loop, settings.lifeline_fd, engine.caller_ending)
         await transport.prepare(hosts)
+        self.trace(ev.PREPARED, hosts=len(hosts))
         for signo in SIGNALS:
             loop.add_signal_handler(signo, engine.stop, signo)
         started = time.monotonic()
@@ -253,6 +258,7 @@ class Run:
         watcher = loop.create_task(progress())
         try:
             outcomes = await engine.run()
+            self.trace(ev.END, **ev.own_usage(), **transport.stats())
         finally:
             watcher.cancel()
             for signo in SIGNALS:
@@ -302,7 +308,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if not quiet:
             error(message)
 
-    run = Run(settings, [], daemon, quiet)
+    tracer = _open_trace(settings.trace)
+    run = Run(settings, [], daemon, quiet, tracer or ev.no_trace)
     try:
         run.hosts = hostfile.read_hostfile(path)
         _raise_fd_limit(len(run.hosts))
@@ -311,6 +318,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         run.flush()
         error(str(exc))
         return _EXIT_FOR.get(type(exc), EXIT_USAGE)
+    finally:
+        if tracer is not None:
+            tracer.close()
     run.flush()
     for line in failure_lines(outcomes):
         error(line)
@@ -323,6 +333,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     elif ended:
         say(f"ended the other {ended} daemons after the failure")
     return exit_status(outcomes, engine.signalled)
+
+
+def _open_trace(path: Optional[str]) -> Optional[ev.FileTrace]:
+    """The trace file, with when we were started and when our code was ready."""
+    if not path:
+        return None
+    tracer = ev.FileTrace(path)
+    started = ev.process_start_time()
+    if started is not None:
+        tracer(ev.START, t=started, pid=os.getpid())
+    tracer(ev.IMPORTED)
+    return tracer
 
 
 def _is_open(fd: int) -> bool:

@@ -31,7 +31,9 @@ from typing import NamedTuple, Optional, Sequence
 
 from launchers.exec.errors import KubeExecError
 from launchers.exec.transport import RemoteProcess
+from launchers.k8sgo import trace as ev
 from launchers.k8sgo.settings import daemon_env
+from launchers.k8sgo.trace import Tracer, no_trace
 from launchers.k8sgo.transports.base import Flow, Sink, Transport
 
 # After the KILL record: time for it to go out before the connection is dropped.
@@ -78,6 +80,7 @@ class Fanout:
         keep_going: bool = False,
         supervised: bool = False,
         flow: Optional[Flow] = None,
+        trace: Tracer = no_trace,
     ) -> None:
         self.transport = transport
         self.hosts = list(hosts)
@@ -89,6 +92,7 @@ class Fanout:
         self.keep_going = keep_going
         self.supervised = supervised
         self.flow = flow
+        self.trace = trace
         self.signalled: Optional[int] = None
         # why the daemons were ended, once they are: "signal", "failure" or "caller"
         self.stop_reason: Optional[str] = None
@@ -119,6 +123,7 @@ class Fanout:
         if self._stopping:
             return
         self.stop_reason = "signal" if signo is not None else reason
+        self.trace(ev.STOP, reason=self.stop_reason)
         self._stopping = True  # set-ups still waiting for a slot see it and never start
         for proc in self._procs.values():
             _end(proc)
@@ -147,6 +152,7 @@ class Fanout:
         if self.caller_ended:
             return
         self.caller_ended = True
+        self.trace(ev.CALLER_END)
         asyncio.get_running_loop().call_later(END_WAIT, self._end_stragglers)
 
     def _end_stragglers(self) -> None:
@@ -166,6 +172,7 @@ class Fanout:
             async with sem:
                 if self._winding_down:
                     return Outcome(i, host, ended_by_us=True)
+                self.trace(ev.SETUP, i=i)
                 proc = await self.transport.start(
                     i, host, self.argv, self.stdout, self.stderr, flow=self.flow,
                     env=daemon_env(i))
@@ -173,8 +180,11 @@ class Fanout:
             return Outcome(i, host, ended_by_us=True)
         except Exception as exc:  # noqa: BLE001 - any set-up failure is this host's failure
             by_us = self._stopping
+            error = _as_host_error(exc, host)
+            self.trace(ev.FAILED, i=i, why=error.reason)
             self._failed()
-            return Outcome(i, host, error=_as_host_error(exc, host), ended_by_us=by_us)
+            return Outcome(i, host, error=error, ended_by_us=by_us)
+        self.trace(ev.OPEN, i=i)
         self.started += 1
         self._procs[i] = proc
         ended_here = self._winding_down
@@ -188,11 +198,13 @@ class Fanout:
         except Exception as exc:  # noqa: BLE001 - a lost stream, or anything else: this host's
             proc.abort()
             by_us = self._stopping
+            error = _as_host_error(exc, host)
+            self.trace(ev.FAILED, i=i, why=error.reason)
             self._failed()
-            return Outcome(i, host, error=_as_host_error(exc, host), started=True,
-                           ended_by_us=by_us)
+            return Outcome(i, host, error=error, started=True, ended_by_us=by_us)
         finally:
             self._procs.pop(i, None)
+        self.trace(ev.EXIT, i=i, status=status)
         by_us = self._stopping or ended_here
         premature = (self.supervised and status == 0 and not self._winding_down
                      and not await self._an_end_follows())

@@ -33,6 +33,8 @@ class Settings(NamedTuple):
     # A pipe from our caller (plm/k8sgo): its EOF means the daemons are being ended on
     # purpose, or the caller is gone; until then any daemon exit is a failure.
     lifeline_fd: Optional[int] = None
+    # Where to write the trace (launchers.k8sgo.trace): one JSON line per event.
+    trace: Optional[str] = None
 
 
 ID_VARIABLE = "PRTE_ESS_K8SGO_ID"

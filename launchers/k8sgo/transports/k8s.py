@@ -123,3 +123,7 @@ class K8sTransport:
 
     async def close(self) -> None:
         pass
+
+    def stats(self) -> dict[str, int]:
+        cache = self.session.tls_sessions
+        return {"tls_offered": cache.offered, "tls_resumed": cache.resumed}

@@ -273,3 +273,6 @@ class SshTransport:
     async def close(self) -> None:
         pass
 
+    def stats(self) -> dict[str, int]:
+        return {}
+

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -48,11 +49,26 @@ def test_order_ids_and_argv_on_16_pods_past_the_idle_timeout(k8sgo_cluster: Any,
     hostfile = write_hostfile(tmp_path, host_forms(k8sgo_cluster))
     # Silent for longer than the cluster's idle timeout before printing and exiting 0.
     args = ["sleep:5", *WORDS, "exit:all:0"]
-    done = run_launcher(k8sgo_cluster, hostfile, [STANDIN, *args])
+    trace = tmp_path / "trace.jsonl"
+    done = run_launcher(k8sgo_cluster, hostfile, [STANDIN, *args],
+                        env={"K8SGO_TRACE": str(trace)})
     assert done.returncode == 0, done.stderr
     assert sorted(done.stdout.splitlines(keepends=True)) == sorted(
         expected_line(pod, i, args) for i, pod in enumerate(pods))
     assert f"{len(pods)} daemons started over k8s" in done.stderr
+    # the trace: each daemon's slot, open session and exit, after the one pod list; and
+    # every exec connection resumed the pod list's TLS session (no certificate work)
+    events = [json.loads(line) for line in trace.read_text().splitlines()]
+    names = [e["ev"] for e in events]
+    assert names[:3] == ["start", "imported", "prepared"] and names[-1] == "end"
+    for i in range(len(pods)):
+        assert [e["ev"] for e in events if e.get("i") == i] == ["setup", "open", "exit"]
+    assert all(e["status"] == 0 for e in events if e["ev"] == "exit")
+    times = [e["t"] for e in events]
+    assert times[1:] == sorted(times[1:])  # written as they happened
+    end = events[-1]
+    assert end["cpu_s"] > 0 and end["maxrss_mb"] > 0
+    assert end["tls_offered"] == end["tls_resumed"] == len(pods)
 
 
 def test_quiet_prints_nothing_of_its_own(k8sgo_cluster: Any, tmp_path: Path) -> None:

@@ -108,17 +108,25 @@ class FakeTransport:
 
     async def close(self) -> None: ...
 
+    def stats(self) -> dict[str, int]:
+        return {}
+
 
 def run(transport: FakeTransport, hosts: list[str], *, concurrency: int = 64,
         grace: float = 0.05, keep_going: bool = False,
         stop_after: Optional[float] = None, supervised: bool = False,
-        caller_ends_after: Optional[float] = None) -> tuple[list[Outcome], Fanout, bytes]:
+        caller_ends_after: Optional[float] = None,
+        trace: Optional[list[tuple[str, dict]]] = None) -> tuple[list[Outcome], Fanout, bytes]:
     out = bytearray()
+
+    def record(event: str, **fields) -> None:
+        if trace is not None:
+            trace.append((event, fields))
 
     async def main() -> tuple[list[Outcome], Fanout]:
         engine = Fanout(transport, hosts, ["prted", "a b"], concurrency=concurrency,
                         stdout=out.extend, stderr=out.extend, grace=grace,
-                        keep_going=keep_going, supervised=supervised)
+                        keep_going=keep_going, supervised=supervised, trace=record)
         if stop_after is not None:
             asyncio.get_running_loop().call_later(stop_after, engine.stop, signal.SIGTERM)
         if caller_ends_after is not None:
@@ -142,6 +150,21 @@ def test_every_daemon_gets_its_line_index_and_the_semaphore_bounds_setups() -> N
                                                   for i in range(10)]
     assert transport.most_in_flight == 3
     assert sorted(out.splitlines()) == sorted(f"up {h}".encode() for h in HOSTS)
+
+
+def test_the_trace_follows_each_daemon_from_its_slot_to_its_end() -> None:
+    """What a phase account and a hung launch's post-mortem read: per daemon, set-up, open
+    and exit (or why it failed), in that order, and why the others were ended."""
+    transport = FakeTransport({"h0": "exit:0", "h1": "fail", "h2": "hang"}, setup_delay=0.01)
+    trace: list[tuple[str, dict]] = []
+    outcomes, engine, _ = run(transport, ["h0", "h1", "h2"], concurrency=1, trace=trace)
+    per_daemon = {i: [e for e, f in trace if f.get("i") == i] for i in range(3)}
+    assert per_daemon[0] == ["setup", "open", "exit"]
+    assert per_daemon[1] == ["setup", "failed"]
+    assert dict(trace)["failed"] == {"i": 1, "why": "refused"}
+    assert dict(trace)["exit"] == {"i": 0, "status": 0}
+    assert ("stop", {"reason": "failure"}) in trace
+    assert per_daemon[2] in ([], ["setup", "open"])  # never started, or ended by the stop
 
 
 def test_a_daemon_exiting_3_ends_the_others() -> None:
