@@ -347,6 +347,21 @@ def _open_trace(path: Optional[str]) -> Optional[ev.FileTrace]:
     return tracer
 
 
+def entry() -> None:
+    """The installed commands: `main`, then out at once.
+
+    Everything of ours is written and closed by then (the daemons' output, our
+    lines, the trace); what is left is the interpreter tearing its modules and
+    thousands of stream objects down, which prterun would wait for at the end
+    of every job (it reaps us before it exits).
+    """
+    status = main()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(status)
+
+
 def _is_open(fd: int) -> bool:
     try:
         os.fstat(fd)
@@ -356,4 +371,4 @@ def _is_open(fd: int) -> bool:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()
