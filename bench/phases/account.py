@@ -138,7 +138,8 @@ def account(records: Iterable[dict[str, Any]]) -> Account:
 
     opened = {int(e["i"]): float(e["t"]) for e in trace if e.get("ev") == "open"}
     setups = {int(e["i"]): float(e["t"]) for e in trace if e.get("ev") == "setup"}
-    end = next((e for e in trace if e.get("ev") == "end"), None)
+    # the last END: with workers each ends with its own, then the parent with all of theirs
+    end = next((e for e in reversed(trace) if e.get("ev") == "end"), None)
     prepared = next((e for e in trace if e.get("ev") == "prepared"), {})
     daemons = daemons or int(prepared.get("hosts", 0)) or len(setups)
     verbose = forked is not None or bool(hnp_states) or any(

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from typing import NamedTuple, Optional, Sequence
+from typing import Callable, NamedTuple, Optional, Sequence
 
 from launchers.exec.errors import KubeExecError
 from launchers.exec.transport import RemoteProcess
@@ -65,7 +65,8 @@ class Outcome(NamedTuple):
 
 
 class Fanout:
-    """Runs `argv` on every host (daemon i gets PRTE_ESS_K8SGO_ID=i) until all have ended."""
+    """Runs `argv` on every host (daemon i gets PRTE_ESS_K8SGO_ID=i, i its id: its position,
+    or `ids[position]`) until all have ended."""
 
     def __init__(
         self,
@@ -81,9 +82,13 @@ class Fanout:
         supervised: bool = False,
         flow: Optional[Flow] = None,
         trace: Tracer = no_trace,
+        ids: Optional[Sequence[int]] = None,
+        on_all_started: Optional[Callable[[], None]] = None,
     ) -> None:
         self.transport = transport
         self.hosts = list(hosts)
+        # each host's daemon id (its hostfile line): a worker holds a slice of the lines
+        self.ids = list(range(len(self.hosts)) if ids is None else ids)
         self.argv = list(argv)
         self.concurrency = max(1, concurrency)
         self.stdout = stdout
@@ -93,6 +98,8 @@ class Fanout:
         self.supervised = supervised
         self.flow = flow
         self.trace = trace
+        # called once, as the last daemon starts, unless the daemons are being ended
+        self.on_all_started = on_all_started
         self.signalled: Optional[int] = None
         # why the daemons were ended, once they are: "signal", "failure" or "caller"
         self.stop_reason: Optional[str] = None
@@ -111,7 +118,7 @@ class Fanout:
         sem = asyncio.Semaphore(self.concurrency)
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._one(i, host, sem))
-                       for i, host in enumerate(self.hosts)]
+                       for i, host in zip(self.ids, self.hosts)]
         await asyncio.wait(self._tasks)
         return [task.result() for task in self._tasks]
 
@@ -186,6 +193,9 @@ class Fanout:
             return Outcome(i, host, error=error, ended_by_us=by_us)
         self.trace(ev.OPEN, i=i)
         self.started += 1
+        if (self.started == len(self.hosts) and self.on_all_started is not None
+                and not self._winding_down):
+            self.on_all_started()
         self._procs[i] = proc
         ended_here = self._winding_down
         if ended_here:

@@ -35,6 +35,9 @@ class Settings(NamedTuple):
     lifeline_fd: Optional[int] = None
     # Where to write the trace (launchers.k8sgo.trace): one JSON line per event.
     trace: Optional[str] = None
+    # Launcher processes, each holding a slice of the daemons (launchers.k8sgo.workers);
+    # 0: one per thousand daemons, up to the CPUs we may use.
+    workers: int = 0
 
 
 ID_VARIABLE = "PRTE_ESS_K8SGO_ID"

@@ -85,8 +85,12 @@ def process_start_time() -> Optional[float]:
     return time.time() - (since_boot - ticks / os.sysconf("SC_CLK_TCK"))
 
 
-def own_usage() -> dict[str, float]:
-    """Our CPU seconds (user + system) and peak RSS in MB, for the END event."""
+def own_usage(children: bool = False) -> dict[str, float]:
+    """Our CPU seconds (user + system) and peak RSS in MB, for the END event; with
+    `children`, the workers' CPU added (they have ended) and the largest peak of all."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return {"cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
-            "maxrss_mb": round(usage.ru_maxrss / 1024, 1)}
+    cpu, peak = usage.ru_utime + usage.ru_stime, usage.ru_maxrss
+    if children:
+        reaped = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu, peak = cpu + reaped.ru_utime + reaped.ru_stime, max(peak, reaped.ru_maxrss)
+    return {"cpu_s": round(cpu, 3), "maxrss_mb": round(peak / 1024, 1)}

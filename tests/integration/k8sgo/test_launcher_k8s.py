@@ -102,6 +102,40 @@ def test_daemon_exiting_3_is_reported_and_the_rest_ended(k8sgo_cluster: Any,
     assert not wait_nothing_left(k8sgo_cluster, pods, LEFTOVER_WAIT)
 
 
+def test_three_workers_start_every_line_with_its_id_and_report_as_one(
+        k8sgo_cluster: Any, tmp_path: Path) -> None:
+    """--workers 3: each worker holds a slice of the 16 lines, ids unchanged; one progress
+    line for all; the trace has each worker's END and the parent's, with every CPU."""
+    pods = k8sgo_cluster.compute_pods
+    hostfile = write_hostfile(tmp_path, pods)
+    trace = tmp_path / "trace.jsonl"
+    done = run_launcher(k8sgo_cluster, hostfile, [STANDIN, *WORDS, "exit:all:0"],
+                        env={"K8SGO_WORKERS": "3", "K8SGO_TRACE": str(trace)})
+    assert done.returncode == 0, done.stderr
+    assert sorted(done.stdout.splitlines(keepends=True)) == sorted(
+        expected_line(pod, i, [*WORDS, "exit:all:0"]) for i, pod in enumerate(pods))
+    said = [line for line in done.stderr.splitlines() if "daemons started" in line]
+    assert len(said) == 1 and said[0].endswith("by 3 workers"), done.stderr
+    events = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert sorted(e["i"] for e in events if e["ev"] == "open") == list(range(len(pods)))
+    ends = [e for e in events if e["ev"] == "end"]
+    assert len(ends) == 4 and ends[-1]["workers"] == 3
+    assert ends[-1]["cpu_s"] >= sum(e["cpu_s"] for e in ends[:-1])
+
+
+def test_a_failure_in_one_worker_ends_the_daemons_of_all(k8sgo_cluster: Any,
+                                                        tmp_path: Path) -> None:
+    pods = k8sgo_cluster.compute_pods
+    hostfile = write_hostfile(tmp_path, pods)
+    done = run_launcher(k8sgo_cluster, hostfile, [STANDIN, "exit:5:3"],
+                        env={"K8SGO_WORKERS": "3"})
+    assert done.returncode == 1
+    errors = done.stderr.splitlines()
+    assert [e for e in errors if "exit status" in e] == [
+        f"k8sgo-launcher: {pods[5]}: exit status 3"]
+    assert not wait_nothing_left(k8sgo_cluster, pods, LEFTOVER_WAIT)
+
+
 def test_cut_connection_reports_its_host_and_leaves_nothing(k8sgo_cluster: Any,
                                                            tmp_path: Path) -> None:
     pods = k8sgo_cluster.compute_pods[:4]
