@@ -272,3 +272,13 @@ def test_after_the_callers_end_nothing_more_is_started() -> None:
                          caller_ends_after=0.01)
     assert len(transport.procs) <= 1
     assert all(o.ended_by_us for o in outcomes)
+
+
+def test_running_daemons_hold_no_set_up_slot() -> None:
+    """plm/ssh's flat deadlock, absent here: with 3 set-up slots, all 10 daemons that keep
+    running start (a slot held for a daemon's life would stop at 3 and wait forever)."""
+    transport = FakeTransport({h: "hang" for h in HOSTS}, setup_delay=0.01)
+    outcomes, engine, out = run(transport, HOSTS, concurrency=3, stop_after=0.5)
+    assert engine.started == 10 and transport.most_in_flight == 3
+    assert sorted(out.splitlines()) == sorted(f"up {h}".encode() for h in HOSTS)
+    assert all(o.started and o.ended_by_us for o in outcomes)
