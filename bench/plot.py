@@ -16,11 +16,14 @@ def against_n(series: Mapping[str, Mapping[int, float]], path: Path, *, title: s
         import matplotlib.pyplot as plt
     except ImportError:
         return None
+    drawn = {name: sorted(n for n, v in by_n.items() if v == v)  # NaN: not run at N
+             for name, by_n in series.items()}
+    if not any(drawn.values()):
+        return None
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name, by_n in series.items():
-        ns = sorted(n for n, v in by_n.items() if v == v)  # NaN: a method not run at N
+    for name, ns in drawn.items():
         if ns:
-            ax.plot(ns, [by_n[n] for n in ns], marker="o", label=name)
+            ax.plot(ns, [series[name][n] for n in ns], marker="o", label=name)
     ax.set_xscale("log", base=2)
     if log_y:
         ax.set_yscale("log")

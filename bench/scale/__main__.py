@@ -103,6 +103,12 @@ def one_run(cluster: Any, api_pid: int, pauses: dict[str, int], n: int, job: str
             and time.monotonic() < settle:
         time.sleep(0.5)
     ok = acct.status == 0 and not acct.stopped and lines == n
+    said: list[str] = []
+    if not ok:  # what prterun and the launcher said last, and every record, for the post-mortem
+        said = [r["line"] for r in records if r.get("src") == "err" and r.get("line")][-15:]
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        with open(RESULTS / f"scale-{n}-failed.jsonl", "w") as f:
+            f.writelines(json.dumps(r) + "\n" for r in records)
     return {
         "ok": ok, "load": load, "wall_s": acct.total, "status": acct.status,
         "stopped": acct.stopped, "lines": lines,
@@ -119,7 +125,7 @@ def one_run(cluster: Any, api_pid: int, pauses: dict[str, int], n: int, job: str
         "prted_mb": spread(list(peaks.prted_mb.values())),
         "mem_available_lowest_mb": lowest_mem,
         "samples": peaks.samples, "sampling_s": peaks.scan_s,
-        "left": left, "account": summary(acct),
+        "left": left, "account": summary(acct), "stderr_tail": said,
         "table": markdown(acct) if verbose else "",
     }
 
@@ -140,6 +146,8 @@ def run_size(cluster: Any, api_pid: int, pauses: dict[str, int], n: int, rounds:
               f"{r['api_peak_mb']:.0f} MB, pods {r['pod_side_cpu_s']:.1f} s CPU, "
               f"load {r['load']:.1f}" + ("" if r["ok"] else f": {r['waited_for']}"),
               flush=True)
+        for line in r["stderr_tail"]:
+            print(f"    {line}", flush=True)
         if not r["ok"] or r["left"]:
             return {"n": n, "runs": runs, "ok": False}
     verbose = one_run(cluster, api_pid, pauses, n, job, verbose=True) if verbose_round else None
