@@ -30,6 +30,8 @@ figures beside it when bench.kubexec, bench.launch and bench.prterun ran first
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import io
 import json
 import os
@@ -41,7 +43,7 @@ import sys
 import tarfile
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from bench.record import write_json
 
@@ -49,7 +51,9 @@ REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 BED = "kp-bench-k8s"
 POD_USER = "mpiuser"
-TAG = "bench"
+# per checkout: the pod user's image store is shared by every checkout on this machine,
+# and another one's bench must not retag the images this one deploys
+TAG = "bench-" + hashlib.sha1(str(REPO).encode()).hexdigest()[:8]
 IMAGES = ("mpi-with-runtime", "waitfor")
 IN_POD = "/tmp/kp-bench"              # where the bench code lands in each pod (an emptyDir)
 STANDIN = f"{IN_POD}/tests/fixtures/standin_prted.sh"
@@ -260,18 +264,19 @@ def local_figures() -> dict[str, Optional[float]]:
     }
 
 
-def run_bench() -> dict[str, Any]:
+@contextlib.contextmanager
+def bed_with_pods(name: str, pods: int, figures: dict[str, Any]) -> Iterator[Any]:
+    """A bed of its own with the virtual cluster's `pods` compute pods Ready and the bench
+    code in every pod; the virtual cluster. Down again afterwards, whatever happened."""
     from kube_pmix.k8s import cluster as bed
     from kube_pmix.k8s.vcluster import VirtualCluster
     from kube_pmix.local.push import push
 
-    pods = env_int("BENCH_K8S_PODS", 64)
-    rounds = env_int("BENCH_K8S_ROUNDS", 3)
     built_images()
-    bed.down(BED)
+    bed.down(name)
     start = time.monotonic()
-    made = bed.up(BED)
-    figures: dict[str, Any] = {"bed_up_s": time.monotonic() - start, "pods": pods}
+    made = bed.up(name, max_pods=max(256, pods + 16))
+    figures["bed_up_s"] = time.monotonic() - start
     try:
         for image in IMAGES:
             push(pwd.getpwnam(POD_USER), made.registry, made.ca,
@@ -280,11 +285,19 @@ def run_bench() -> dict[str, Any]:
         figures["deploy_s"] = deploy(vcluster, pods)
         print(f"  {pods} compute pods Ready after {figures['deploy_s']:.0f} s", flush=True)
         copy_bench(vcluster)
+        yield vcluster
+    finally:
+        bed.down(name)
+
+
+def run_bench() -> dict[str, Any]:
+    pods = env_int("BENCH_K8S_PODS", 64)
+    rounds = env_int("BENCH_K8S_ROUNDS", 3)
+    figures: dict[str, Any] = {"pods": pods}
+    with bed_with_pods(BED, pods, figures) as vcluster:
         figures["kubexec"] = kubexec_per_call(vcluster)
         figures["launch"] = launch(vcluster, rounds)
         figures["prterun"] = prterun(vcluster, rounds)
-    finally:
-        bed.down(BED)
     return figures
 
 

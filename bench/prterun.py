@@ -1,7 +1,8 @@
 """Benchmark: `prterun --map-by ppr:1:node hostname` on N pods, three ways of starting daemons.
 
     python -m bench.prterun            (root: it starts its own local cluster)
-    BENCH_PRTERUN_SIZES=32,128 (default)   BENCH_PRTERUN_ROUNDS=3 (default)
+    BENCH_PRTERUN_SIZES=8,32,128 (default)   BENCH_PRTERUN_ROUNDS=3 (default)
+    BENCH_PRTERUN_PHASES=3 (rounds of the phase account at the largest N; 0: none)
 
 All three use the PRRTE built by `make prrte-k8sgo` (3.0.8 + OpenPMIx 5.0.5),
 so only the daemon launch differs, timed inside the login pod as the pod user:
@@ -14,8 +15,11 @@ so only the daemon launch differs, timed inside the login pod as the pod user:
 Flat (`plm_ssh_no_tree_spawn`): the HNP starts every daemon itself, as the
 launcher does. Variants interleave within a round; figures are medians. For
 k8sgo the launcher's own "N daemons started over k8s in X s" line splits the
-time into launcher and the rest (prted start-up, wire-up, the job, teardown).
-Results: bench/results/prterun.json and one line
+time into launcher and the rest (prted start-up, wire-up, the job, teardown);
+then bench.phases accounts for every second of the k8sgo run at the largest N
+(verbose runs of their own, after the timed ones). Each run records the load
+average it started under. Results: bench/results/prterun.json, prterun.png
+(time against N per method), prterun-phases.md, and one line
 
     prterun N=128: ssh+kubectl/k8sgo=X ssh+kubexec/k8sgo=Y
 """
@@ -29,14 +33,16 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
+from bench.plot import against_n
 from bench.record import write_json
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results" / "prterun.json"
 PREFIX = REPO / "build" / "prrte-k8sgo" / "install"
-CLUSTER = "kp-bench-prterun"
+# per run: another checkout's bench on this machine must not be taken down by ours
+CLUSTER = f"kp-bench-prterun-{os.getpid() % 100000}"
 VARIANTS = ("k8sgo", "ssh+kubexec", "ssh+kubectl")
 STARTED = re.compile(r"(\d+) daemons started over k8s in ([0-9.]+) s")
 # the seed's kubexec.sh, as DESIGN.md quotes it (no -i: no stdin)
@@ -44,7 +50,7 @@ KUBECTL_AGENT = '#!/bin/sh\npod=$1; shift\nexec kubectl exec "$pod" -- /bin/sh -
 
 
 def sizes() -> list[int]:
-    return sorted({int(s) for s in os.environ.get("BENCH_PRTERUN_SIZES", "32,128").split(",")
+    return sorted({int(s) for s in os.environ.get("BENCH_PRTERUN_SIZES", "8,32,128").split(",")
                    if s.strip()})
 
 
@@ -61,6 +67,7 @@ def command(variant: str, hostfile: Path, agent: Path) -> str:
 
 
 def run_once(cluster: Any, cmd: str, pods: int) -> dict[str, Any]:
+    load = os.getloadavg()[0]
     start = time.perf_counter()
     done = cluster.pod_exec(cluster.login_pod, ["/bin/bash", "-c", cmd], timeout=600)
     wall = time.perf_counter() - start
@@ -68,7 +75,7 @@ def run_once(cluster: Any, cmd: str, pods: int) -> dict[str, Any]:
     if done.returncode != 0 or len(lines) != pods:
         raise RuntimeError(f"{cmd!r}: status {done.returncode}, {len(lines)}/{pods} lines: "
                            f"{done.stderr[-2000:]}")
-    record: dict[str, Any] = {"wall_s": wall}
+    record: dict[str, Any] = {"wall_s": wall, "load": load}
     found = STARTED.search(done.stderr)
     if found:
         record["launcher_started_all_s"] = float(found.group(2))
@@ -80,7 +87,8 @@ def median(records: list[dict[str, Any]], key: str) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def run_bench(rounds: int) -> dict[str, Any]:
+def run_bench(rounds: int, phase_rounds: int) -> tuple[dict[str, Any], Optional[dict[str, Any]]]:
+    from bench.phases.__main__ import rounds_on
     from kube_pmix.local.cluster import Cluster, down
 
     work = REPO / "build" / "bench-prterun"
@@ -91,8 +99,9 @@ def run_bench(rounds: int) -> dict[str, Any]:
     agent.write_text(KUBECTL_AGENT)
     agent.chmod(0o755)
     down(CLUSTER)
-    cluster = Cluster.up(name=CLUSTER, nodes=max(sizes()))
+    cluster = Cluster.up(name=CLUSTER, nodes=max(sizes()), timeout=120 + 2 * max(sizes()))
     figures: dict[str, Any] = {}
+    phases = None
     try:
         for n in sizes():
             hostfile = work / f"hostfile-{n}"
@@ -111,10 +120,22 @@ def run_bench(rounds: int) -> dict[str, Any]:
                     "runs": runs[v]}
                 for v in VARIANTS
             }
+        if phase_rounds:
+            phases = rounds_on(cluster, max(sizes()), phase_rounds, work)
     finally:
         down(CLUSTER)
         shutil.rmtree(work, ignore_errors=True)
-    return figures
+    return figures, phases
+
+
+def plot(figures: dict[str, Any]) -> Optional[Path]:
+    series = {v: {int(n): f[v]["median_s"] for n, f in figures.items()} for v in VARIANTS}
+    loads = [r["load"] for f in figures.values() for v in VARIANTS for r in f[v]["runs"]]
+    return against_n(series, RESULTS.with_suffix(".png"),
+                     title="prterun --map-by ppr:1:node hostname (median)",
+                     ylabel="wall time (s)",
+                     note=f"local cluster, 2 cores; load average {min(loads):.0f}-"
+                          f"{max(loads):.0f} during the runs")
 
 
 def main(argv: list[str]) -> int:
@@ -125,7 +146,7 @@ def main(argv: list[str]) -> int:
         print(f"prterun: {PREFIX} missing; run make prrte-k8sgo")
         return 1
     rounds = int(os.environ.get("BENCH_PRTERUN_ROUNDS", "3"))
-    figures = run_bench(rounds)
+    figures, phases = run_bench(rounds, int(os.environ.get("BENCH_PRTERUN_PHASES", "3")))
     top = figures[str(max(sizes()))]
     k8sgo = top["k8sgo"]["median_s"]
     summary = {
@@ -137,8 +158,13 @@ def main(argv: list[str]) -> int:
     write_json(RESULTS, {
         "summary": summary,
         "per_size": figures,
+        "phases": phases,
         "where": "login pod of a local cluster, as the pod user; PRRTE 3.0.8 with plm/k8sgo",
     })
+    plot(figures)
+    if phases is not None:
+        RESULTS.with_name("prterun-phases.md").write_text(phases["table"])
+        sys.stdout.write(phases["table"])
     print(f"prterun N={summary['n']}: ssh+kubectl/k8sgo={summary['ssh_kubectl_over_k8sgo']:.2f} "
           f"ssh+kubexec/k8sgo={summary['ssh_kubexec_over_k8sgo']:.2f}")
     return 0

@@ -87,8 +87,10 @@
 #define LOOKAHEAD_CAP (16u << 20)
 
 static const char USAGE[] =
-    "usage: kubexec-guard [--heartbeat-timeout SECONDS] [--grace SECONDS] -- COMMAND...\n"
-    "Runs COMMAND for kubexec; stdin must carry kubexec's framed records.\n";
+    "usage: kubexec-guard [--heartbeat-timeout SECONDS] [--grace SECONDS] [--env NAME=VALUE]...\n"
+    "                     -- COMMAND...\n"
+    "Runs COMMAND for kubexec; stdin must carry kubexec's framed records.\n"
+    "--env adds NAME=VALUE to COMMAND's environment (no env(1) to start in between).\n";
 
 /* Signals relayed to the command's group when the guard itself gets them. */
 static const int RELAYED[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
@@ -641,7 +643,20 @@ int main(int argc, char **argv)
             i++;
             break;
         }
-        if (!strcmp(arg, "--heartbeat-timeout") || !strcmp(arg, "--grace")) {
+        if (!strcmp(arg, "--env")) {
+            /* the launcher's per-daemon settings (PRTE_ESS_K8SGO_ID): one exec fewer per
+             * daemon than `env NAME=VALUE COMMAND` */
+            const char *eq = i + 1 < argc ? strchr(argv[i + 1], '=') : NULL;
+            if (eq == NULL || eq == argv[i + 1]) {
+                dprintf(2, "kubexec-guard: --env needs NAME=VALUE\n%s", USAGE);
+                return EXIT_USAGE;
+            }
+            if (putenv(argv[i + 1]) != 0) {
+                dprintf(2, "kubexec-guard: --env %s: %s\n", argv[i + 1], strerror(errno));
+                return EXIT_USAGE;
+            }
+            i += 2;
+        } else if (!strcmp(arg, "--heartbeat-timeout") || !strcmp(arg, "--grace")) {
             if (i + 1 >= argc) {
                 dprintf(2, "kubexec-guard: %s needs a value\n%s", arg, USAGE);
                 return EXIT_USAGE;

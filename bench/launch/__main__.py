@@ -39,6 +39,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
+from bench.plot import against_n
 from bench.record import write_json
 
 REPO = Path(__file__).resolve().parents[2]
@@ -206,27 +207,9 @@ def markdown(table: dict[str, dict[int, dict[str, Any]]]) -> str:
 
 
 def plot(table: dict[str, dict[int, dict[str, Any]]], path: Path) -> bool:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return False
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for m, by_n in table.items():
-        ns = sorted(by_n)
-        ax.plot(ns, [by_n[n]["wall_s"] for n in ns], marker="o", label=m)
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xlabel("pods (N)")
-    ax.set_ylabel("wall time until all printed 'up' (s)")
-    ax.set_title("Launching N daemons (median)")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    return True
+    series = {m: {n: f["wall_s"] for n, f in by_n.items()} for m, by_n in table.items()}
+    return against_n(series, path, title="Launching N daemons (median)",
+                     ylabel="wall time until all printed 'up' (s)") is not None
 
 
 def main() -> int:

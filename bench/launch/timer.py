@@ -7,7 +7,12 @@ Then the method's own way of ending is used (SIGTERM for the launchers, stdin
 EOF for the per-host processes) and everything is waited for.
 
     python -m bench.launch.timer SPEC_JSON   ->  one JSON line
-    SPEC: {"argvs": [[...], ...], "expect": N, "end": "term" | "eof", "env": {...}}
+    SPEC: {"argvs": [[...], ...], "expect": N, "end": "term" | "eof", "env": {...},
+           "hold": SECONDS (keep them running this long once all are up; default 0)}
+
+The line also has the wall-clock times of the start, of all being up and of
+the end, so that what a sampler outside the pod saw can be cut into the
+launch, the hold and the teardown (bench.k8s_sessions).
 """
 
 from __future__ import annotations
@@ -63,6 +68,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
                 if seen >= expect:
                     all_up.set()
 
+    epoch_start = time.time()
     start = time.perf_counter()
     procs = []
     for argv in spec["argvs"]:
@@ -79,7 +85,14 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
                 proc.kill()
         raise SystemExit(f"only {seen}/{expect} up") from None
     wall = time.perf_counter() - start
+    epoch_up = time.time()
     cpu, rss = _cost([p.pid for p in procs])
+    if spec.get("hold"):
+        await asyncio.sleep(float(spec["hold"]))
+        held_cpu, held_rss = _cost([p.pid for p in procs])
+    else:
+        held_cpu, held_rss = cpu, rss
+    epoch_held = time.time()
     for proc in procs:
         if spec.get("end") == "term":
             proc.send_signal(signal.SIGTERM)
@@ -94,7 +107,9 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
                 proc.kill()
     for task in readers:
         task.cancel()
-    return {"wall_s": wall, "cpu_s": cpu, "rss_mb": rss, "processes": len(procs)}
+    return {"wall_s": wall, "cpu_s": cpu, "rss_mb": rss, "processes": len(procs),
+            "held_cpu_s": held_cpu, "held_rss_mb": held_rss, "t_start": epoch_start,
+            "t_up": epoch_up, "t_held": epoch_held, "t_end": time.time()}
 
 
 if __name__ == "__main__":

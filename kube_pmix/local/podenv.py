@@ -14,6 +14,15 @@ from .layout import API_PORT_IN_CLUSTER, POD_HPC_ETC
 # The manifests set the same (manifests/base).
 ODLS_MAX_THREADS = "0"
 
+# The runtime images install libhwloc15 without the plugins Debian recommends with it
+# (apt-get --no-install-recommends), so their daemons never load them; the pods here run
+# on the machine's own libhwloc, which would load the machine's: X11 and OpenGL,
+# OpenCL, libpciaccess and libxml2, on every prted start. That was about 4.7 ms of CPU of
+# a daemon's 40 (perf, 128 pods on 2 cores), which the images never pay. A plugin folder
+# that does not exist keeps the pods' hwloc as the images' is; hwloc's own Linux
+# discovery (cores, caches, PCI from sysfs) is what both do.
+NO_HWLOC_PLUGINS = "/nonexistent/hwloc-plugins"
+
 # The login pod is where PRRTE's plm/ssh starts one kubexec per daemon: there the
 # calls share one warm control master (launchers/kubexec/control/client.py), which an idle
 # minute ends. Not in compute pods: a tree-spawning prted makes its calls in one burst,
@@ -57,6 +66,7 @@ def pod_environment(
         "PRTE_MCA_plm_ssh_agent": "kubexec",
         "PRTE_MCA_prte_default_hostfile": f"{POD_HPC_ETC}/hostfile",
         "PRTE_MCA_odls_base_max_threads": ODLS_MAX_THREADS,
+        "HWLOC_PLUGINS_PATH": NO_HWLOC_PLUGINS,
     }
     if tty:
         env["TERM"] = "xterm"

@@ -72,11 +72,14 @@ class ClusterConfig(NamedTuple):
         """A server URL may carry a path (e.g. behind a proxy); requests go below it."""
         return urlsplit(self.server).path.rstrip("/")
 
-    def ssl_context(self) -> Optional[ssl.SSLContext]:
-        """The TLS context for this server (None for plain http, which gets no credentials)."""
+    def ssl_context(self, shared: bool = True) -> Optional[ssl.SSLContext]:
+        """The TLS context for this server (None for plain http, which gets no credentials).
+
+        `shared=False`: a context of the caller's own, never one kept for others.
+        """
         if self.scheme == "http":
             return None
-        if _contexts is None:
+        if _contexts is None or not shared:
             return self._new_context()
         # Keyed by the files' identities too: a rotated CA or certificate makes a new one.
         key = (self, *(_identity(p) for p in (self.ca_file, self.cert_file, self.key_file)))

@@ -18,7 +18,7 @@ Stdlib only and pure: kubexec imports it on every call.
 from __future__ import annotations
 
 import struct
-from typing import Iterator, Optional, Sequence
+from typing import Iterator, Mapping, Optional, Sequence
 
 DATA, EOF, HEARTBEAT, SIGNAL, KILL = b"D", b"E", b"H", b"S", b"K"
 KINDS = frozenset((DATA, EOF, HEARTBEAT, SIGNAL, KILL))
@@ -73,11 +73,14 @@ def guard_argv(
     heartbeat_timeout: float,
     guard: str = GUARD_COMMAND,
     grace: Optional[float] = None,
+    env: Optional[Mapping[str, str]] = None,
 ) -> list[str]:
-    """The remote argv that runs `command` under the guard."""
+    """The remote argv that runs `command` under the guard, `env` added to its environment."""
     argv = [guard, "--heartbeat-timeout", _num(heartbeat_timeout)]
     if grace is not None:
         argv += ["--grace", _num(grace)]
+    for name, value in (env or {}).items():
+        argv += ["--env", f"{name}={value}"]
     return argv + ["--", *command]
 
 

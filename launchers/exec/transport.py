@@ -25,9 +25,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import Any, Awaitable, Callable, Optional, Protocol, Sequence, TypeVar
+from typing import Any, Awaitable, Callable, Mapping, Optional, Protocol, Sequence, TypeVar
 
-from launchers.exec import core, retry
+from launchers.exec import core, resume, retry
 from launchers.exec import guardwire as wire
 from launchers.exec import protocol as p
 from launchers.exec.config import ClusterConfig
@@ -71,7 +71,11 @@ async def _within(aw: Awaitable[T], seconds: float) -> T:
 
 
 class ExecSession:
-    """Config + shared SSL context; opens exec streams and makes plain GETs."""
+    """Config + shared SSL context; opens exec streams and makes plain GETs.
+
+    Every connection after the first resumes an earlier one's TLS session
+    (exec.resume): the certificate work is done once per server, not per daemon.
+    """
 
     def __init__(self, config: ClusterConfig, connect_timeout: float = 20.0,
                  retry_deadline: Optional[float] = None) -> None:
@@ -79,7 +83,10 @@ class ExecSession:
         self.config = config
         self.connect_timeout = connect_timeout
         self.retry_deadline = connect_timeout if retry_deadline is None else retry_deadline
-        self._ssl = config.ssl_context()
+        self.tls_sessions = resume.SessionCache()
+        # a context of our own: the cache is installed on it
+        ctx = config.ssl_context(shared=False)
+        self._ssl = None if ctx is None else self.tls_sessions.install(ctx)
 
     async def _connect(self, timeout: float) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         cfg = self.config
@@ -129,6 +136,7 @@ class ExecSession:
                     data = await _within(reader.read(_READ), self.connect_timeout)
                     answer = getter.receive(data)
                     if answer is not None:
+                        self.tls_sessions.keep(writer)
                         return answer
             finally:
                 writer.close()
@@ -177,6 +185,7 @@ class ExecSession:
                 while not session_core.upgraded:
                     data = await _within(reader.read(_READ), self.connect_timeout)
                     early = session_core.receive(data)
+                self.tls_sessions.keep(writer)
             except BaseException:
                 writer.close()
                 raise
@@ -407,15 +416,18 @@ async def open_guarded(
     stdout: Optional[Sink] = None,
     stderr: Optional[Sink] = None,
     flow: Optional[Flow] = None,
+    env: Optional[Mapping[str, str]] = None,
 ) -> GuardedProcess:
-    """Start `command` under the in-pod guard; stdin is always open (it carries the records).
+    """Start `command` under the in-pod guard, with `env` added to its environment; stdin is
+    always open (it carries the records).
 
     `heartbeat_interval <= 0` sends no heartbeats, so the guard is told to keep no
     deadline either (`--heartbeat-timeout 0`), or every command would die at it.
     """
     inner = await session.open_exec(
         pod,
-        wire.guard_argv(command, heartbeat_timeout if heartbeat_interval > 0 else 0, guard),
+        wire.guard_argv(command, heartbeat_timeout if heartbeat_interval > 0 else 0, guard,
+                        env=env),
         namespace=namespace,
         container=container,
         stdin=True,

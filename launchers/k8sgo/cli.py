@@ -19,6 +19,7 @@ from typing import Any, Callable, Optional, Sequence
 import click
 
 from launchers.k8sgo import hostfile
+from launchers.k8sgo import trace as ev
 from launchers.k8sgo.errors import (
     HostfileError,
     LauncherError,
@@ -30,6 +31,8 @@ from launchers.k8sgo.errors import (
 from launchers.k8sgo.fanout import END_WAIT, Fanout, Outcome
 from launchers.k8sgo.output import Output, both_ready
 from launchers.k8sgo.settings import DEFAULT_SSH_PORT, Settings
+from launchers.k8sgo.transports.base import Transport
+from launchers.k8sgo.workers import auto_workers, run_workers, shards
 
 PROG = "k8sgo-launcher"
 EXIT_OK = 0
@@ -83,6 +86,29 @@ def _env(name: str) -> dict[str, Any]:
     return {"envvar": f"K8SGO_{name}", "show_envvar": True}
 
 
+class _Workers(click.ParamType):
+    """A count of workers, or `auto` (0)."""
+
+    name = "N|auto"
+
+    def convert(self, value: Any, param: Optional[click.Parameter],
+                ctx: Optional[click.Context]) -> int:
+        if isinstance(value, int):
+            return value
+        if str(value).strip().lower() == "auto":
+            return 0
+        try:
+            count = int(value)
+        except ValueError:
+            count = -1
+        if count < 1:
+            self.fail(f"{value!r} is neither a positive count nor auto", param, ctx)
+        return count
+
+
+WORKERS = _Workers()
+
+
 @click.command(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EPILOG,
                options_metavar="[OPTIONS] -- PRTED [ARGV]...")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines of our own.")
@@ -129,6 +155,11 @@ def _env(name: str) -> dict[str, Any]:
               help="Let the other daemons run when one fails.")
 @click.option("--lifeline-fd", type=click.IntRange(0), metavar="FD", **_env("LIFELINE_FD"),
               help="A pipe from the caller: EOF means it is ending the daemons (or is gone).")
+@click.option("--trace", metavar="FILE", **_env("TRACE"),
+              help="Append a JSON line per event (daemon set-up, open, exit...) to FILE.")
+@click.option("--workers", type=WORKERS, default="auto", show_default=True, **_env("WORKERS"),
+              help="Launcher processes, each starting and holding a slice of the daemons "
+                   "(auto: one per 1000 daemons, at most one per usable CPU).")
 def command(quiet: bool, hostfile_path: str, ssh_config: Optional[str],
             **options: Any) -> tuple[Settings, bool, str]:
     """Start one PRRTE daemon per hostfile line, over the Kubernetes exec API or ssh."""
@@ -211,11 +242,12 @@ class Run:
     """One launch: the engine, and our two outputs (see launchers.k8sgo.output)."""
 
     def __init__(self, settings: Settings, hosts: list[str], argv: list[str],
-                 quiet: bool) -> None:
+                 quiet: bool, trace: ev.Tracer = ev.no_trace) -> None:
         self.settings = settings
         self.hosts = hosts
         self.argv = argv
         self.quiet = quiet
+        self.trace = trace
         self.outputs: tuple[Output, ...] = ()
 
     def say(self, message: str) -> None:
@@ -223,38 +255,50 @@ class Run:
         if not self.quiet:
             self.outputs[1].write(f"{PROG}: {message}\n".encode())
 
-    async def launch(self) -> tuple[list[Outcome], Fanout]:
+    async def prepare(self) -> Transport:
+        """The transport, every host resolved (LauncherError if one cannot be)."""
         from launchers.k8sgo.transports import load
 
-        settings, hosts = self.settings, self.hosts
+        transport: Transport = load(self.settings.transport)(self.settings)
+        await transport.prepare(self.hosts)
+        self.trace(ev.PREPARED, hosts=len(self.hosts))
+        return transport
+
+    async def launch(self, transport: Optional[Transport] = None,
+                     ids: Optional[Sequence[int]] = None,
+                     started: Optional[Callable[[], None]] = None) -> tuple[list[Outcome], Fanout]:
+        """Start and hold the daemons of `ids` (all by default); `started()`, if given, is
+        called instead of our progress line once all of them run."""
+        settings = self.settings
+        ids = list(range(len(self.hosts)) if ids is None else ids)
+        hosts = [self.hosts[i] for i in ids]
         loop = asyncio.get_running_loop()
         out, err = Output(1, loop), Output(2, loop)
         self.outputs = (out, err)
-        transport = load(settings.transport)(settings)
+        if transport is None:
+            transport = await self.prepare()
+        begun = time.monotonic()
+
+        def all_started() -> None:
+            if started is not None:
+                started()
+            else:
+                self.say(started_line(len(hosts), settings.transport, time.monotonic() - begun))
+
         engine = Fanout(transport, hosts, self.argv, concurrency=settings.concurrency,
                         stdout=out.write, stderr=err.write, grace=settings.grace,
                         keep_going=settings.keep_going,
                         supervised=settings.lifeline_fd is not None,
-                        flow=lambda: both_ready((out, err)))
+                        flow=lambda: both_ready((out, err)), trace=self.trace, ids=ids,
+                        on_all_started=all_started)
         if settings.lifeline_fd is not None:
             watch_lifeline(loop, settings.lifeline_fd, engine.caller_ending)
-        await transport.prepare(hosts)
         for signo in SIGNALS:
             loop.add_signal_handler(signo, engine.stop, signo)
-        started = time.monotonic()
-
-        async def progress() -> None:
-            while engine.started < len(hosts) and not engine.stopping:
-                await asyncio.sleep(0.05)
-            if not engine.stopping and not engine.caller_ended:
-                self.say(f"{len(hosts)} daemons started over {settings.transport} "
-                         f"in {time.monotonic() - started:.2f} s")
-
-        watcher = loop.create_task(progress())
         try:
             outcomes = await engine.run()
+            self.trace(ev.END, **ev.own_usage(), **transport.stats())
         finally:
-            watcher.cancel()
             for signo in SIGNALS:
                 loop.remove_signal_handler(signo)
             if settings.lifeline_fd is not None:
@@ -265,6 +309,32 @@ class Run:
     def flush(self) -> None:
         for output in self.outputs:
             output.close(FLUSH_WAIT)
+
+    def report(self, outcomes: Sequence[Outcome], engine: Fanout) -> int:
+        """Our lines about how the launch ended (after the daemons' output); the status."""
+        self.flush()
+        for line in failure_lines(outcomes):
+            _error(line)
+        ended = sum(1 for o in outcomes if o.ended_by_us)
+        if not self.quiet:
+            if engine.signalled is not None:
+                _error(f"{signal.Signals(engine.signalled).name}: ended {ended} daemons")
+            elif ended and engine.stop_reason == "caller":
+                _error(f"ended {ended} daemons still running {END_WAIT:g} s after the caller "
+                       "ended the launch")
+            elif ended:
+                _error(f"ended the other {ended} daemons after the failure")
+        return exit_status(outcomes, engine.signalled)
+
+
+def started_line(count: int, transport: str, seconds: float, workers: int = 1) -> str:
+    """The progress line once every daemon runs (the e2e tests and the bench read it)."""
+    by = f" by {workers} workers" if workers > 1 else ""
+    return f"{count} daemons started over {transport} in {seconds:.2f} s{by}"
+
+
+def _error(message: str) -> None:
+    sys.stderr.write(f"{PROG}: {message}\n")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -298,31 +368,68 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         error(f"--lifeline-fd {settings.lifeline_fd}: not an open descriptor")
         return EXIT_USAGE
 
-    def say(message: str) -> None:
-        if not quiet:
-            error(message)
-
-    run = Run(settings, [], daemon, quiet)
+    tracer = _open_trace(settings.trace)
+    run = Run(settings, [], daemon, quiet, tracer or ev.no_trace)
     try:
         run.hosts = hostfile.read_hostfile(path)
         _raise_fd_limit(len(run.hosts))
+        workers = min(settings.workers or auto_workers(len(run.hosts)), len(run.hosts))
+        if workers > 1:
+            # the pods resolved once, here; each worker inherits the transport
+            return _in_workers(run, asyncio.run(run.prepare()), workers)
         outcomes, engine = asyncio.run(run.launch())
     except LauncherError as exc:
         run.flush()
         error(str(exc))
         return _EXIT_FOR.get(type(exc), EXIT_USAGE)
-    run.flush()
-    for line in failure_lines(outcomes):
-        error(line)
-    ended = sum(1 for o in outcomes if o.ended_by_us)
-    if engine.signalled is not None:
-        say(f"{signal.Signals(engine.signalled).name}: ended {ended} daemons")
-    elif ended and engine.stop_reason == "caller":
-        say(f"ended {ended} daemons still running {END_WAIT:g} s after the caller ended "
-            "the launch")
-    elif ended:
-        say(f"ended the other {ended} daemons after the failure")
-    return exit_status(outcomes, engine.signalled)
+    finally:
+        if tracer is not None:
+            tracer.close()
+    return run.report(outcomes, engine)
+
+
+def _in_workers(run: Run, transport: Transport, workers: int) -> int:
+    """The launch split over `workers` processes (launchers.k8sgo.workers)."""
+    def work(part: range, started: Callable[[], None]) -> int:
+        outcomes, engine = asyncio.run(run.launch(transport, list(part), started))
+        return run.report(outcomes, engine)
+
+    def say(message: str) -> None:
+        if not run.quiet:
+            _error(message)
+
+    status = run_workers(shards(len(run.hosts), workers), work, say,
+                         lambda s: started_line(len(run.hosts), run.settings.transport, s,
+                                                workers))
+    run.trace(ev.END, **ev.own_usage(children=True), workers=workers)
+    return status
+
+
+def _open_trace(path: Optional[str]) -> Optional[ev.FileTrace]:
+    """The trace file, with when we were started and when our code was ready."""
+    if not path:
+        return None
+    tracer = ev.FileTrace(path)
+    started = ev.process_start_time()
+    if started is not None:
+        tracer(ev.START, t=started, pid=os.getpid())
+    tracer(ev.IMPORTED)
+    return tracer
+
+
+def entry() -> None:
+    """The installed commands: `main`, then out at once.
+
+    Everything of ours is written and closed by then (the daemons' output, our
+    lines, the trace); what is left is the interpreter tearing its modules and
+    thousands of stream objects down, which prterun would wait for at the end
+    of every job (it reaps us before it exits).
+    """
+    status = main()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(status)
 
 
 def _is_open(fd: int) -> bool:
@@ -334,4 +441,4 @@ def _is_open(fd: int) -> bool:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from typing import NamedTuple, Optional, Sequence
+from typing import Callable, NamedTuple, Optional, Sequence
 
 from launchers.exec.errors import KubeExecError
 from launchers.exec.transport import RemoteProcess
-from launchers.k8sgo.settings import daemon_argv
+from launchers.k8sgo import trace as ev
+from launchers.k8sgo.settings import daemon_env
+from launchers.k8sgo.trace import Tracer, no_trace
 from launchers.k8sgo.transports.base import Flow, Sink, Transport
 
 # After the KILL record: time for it to go out before the connection is dropped.
@@ -63,7 +65,8 @@ class Outcome(NamedTuple):
 
 
 class Fanout:
-    """Runs `argv` on every host (daemon i gets PRTE_ESS_K8SGO_ID=i) until all have ended."""
+    """Runs `argv` on every host (daemon i gets PRTE_ESS_K8SGO_ID=i, i its id: its position,
+    or `ids[position]`) until all have ended."""
 
     def __init__(
         self,
@@ -78,9 +81,14 @@ class Fanout:
         keep_going: bool = False,
         supervised: bool = False,
         flow: Optional[Flow] = None,
+        trace: Tracer = no_trace,
+        ids: Optional[Sequence[int]] = None,
+        on_all_started: Optional[Callable[[], None]] = None,
     ) -> None:
         self.transport = transport
         self.hosts = list(hosts)
+        # each host's daemon id (its hostfile line): a worker holds a slice of the lines
+        self.ids = list(range(len(self.hosts)) if ids is None else ids)
         self.argv = list(argv)
         self.concurrency = max(1, concurrency)
         self.stdout = stdout
@@ -89,6 +97,9 @@ class Fanout:
         self.keep_going = keep_going
         self.supervised = supervised
         self.flow = flow
+        self.trace = trace
+        # called once, as the last daemon starts, unless the daemons are being ended
+        self.on_all_started = on_all_started
         self.signalled: Optional[int] = None
         # why the daemons were ended, once they are: "signal", "failure" or "caller"
         self.stop_reason: Optional[str] = None
@@ -107,7 +118,7 @@ class Fanout:
         sem = asyncio.Semaphore(self.concurrency)
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._one(i, host, sem))
-                       for i, host in enumerate(self.hosts)]
+                       for i, host in zip(self.ids, self.hosts)]
         await asyncio.wait(self._tasks)
         return [task.result() for task in self._tasks]
 
@@ -119,6 +130,7 @@ class Fanout:
         if self._stopping:
             return
         self.stop_reason = "signal" if signo is not None else reason
+        self.trace(ev.STOP, reason=self.stop_reason)
         self._stopping = True  # set-ups still waiting for a slot see it and never start
         for proc in self._procs.values():
             _end(proc)
@@ -147,6 +159,7 @@ class Fanout:
         if self.caller_ended:
             return
         self.caller_ended = True
+        self.trace(ev.CALLER_END)
         asyncio.get_running_loop().call_later(END_WAIT, self._end_stragglers)
 
     def _end_stragglers(self) -> None:
@@ -166,15 +179,23 @@ class Fanout:
             async with sem:
                 if self._winding_down:
                     return Outcome(i, host, ended_by_us=True)
+                self.trace(ev.SETUP, i=i)
                 proc = await self.transport.start(
-                    i, host, daemon_argv(i, self.argv), self.stdout, self.stderr, flow=self.flow)
+                    i, host, self.argv, self.stdout, self.stderr, flow=self.flow,
+                    env=daemon_env(i))
         except asyncio.CancelledError:
             return Outcome(i, host, ended_by_us=True)
         except Exception as exc:  # noqa: BLE001 - any set-up failure is this host's failure
             by_us = self._stopping
+            error = _as_host_error(exc, host)
+            self.trace(ev.FAILED, i=i, why=error.reason)
             self._failed()
-            return Outcome(i, host, error=_as_host_error(exc, host), ended_by_us=by_us)
+            return Outcome(i, host, error=error, ended_by_us=by_us)
+        self.trace(ev.OPEN, i=i)
         self.started += 1
+        if (self.started == len(self.hosts) and self.on_all_started is not None
+                and not self._winding_down):
+            self.on_all_started()
         self._procs[i] = proc
         ended_here = self._winding_down
         if ended_here:
@@ -187,11 +208,13 @@ class Fanout:
         except Exception as exc:  # noqa: BLE001 - a lost stream, or anything else: this host's
             proc.abort()
             by_us = self._stopping
+            error = _as_host_error(exc, host)
+            self.trace(ev.FAILED, i=i, why=error.reason)
             self._failed()
-            return Outcome(i, host, error=_as_host_error(exc, host), started=True,
-                           ended_by_us=by_us)
+            return Outcome(i, host, error=error, started=True, ended_by_us=by_us)
         finally:
             self._procs.pop(i, None)
+        self.trace(ev.EXIT, i=i, status=status)
         by_us = self._stopping or ended_here
         premature = (self.supervised and status == 0 and not self._winding_down
                      and not await self._an_end_follows())

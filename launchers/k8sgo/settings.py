@@ -33,12 +33,17 @@ class Settings(NamedTuple):
     # A pipe from our caller (plm/k8sgo): its EOF means the daemons are being ended on
     # purpose, or the caller is gone; until then any daemon exit is a failure.
     lifeline_fd: Optional[int] = None
+    # Where to write the trace (launchers.k8sgo.trace): one JSON line per event.
+    trace: Optional[str] = None
+    # Launcher processes, each holding a slice of the daemons (launchers.k8sgo.workers);
+    # 0: one per thousand daemons, up to the CPUs we may use.
+    workers: int = 0
 
 
-def daemon_argv(index: int, argv: list[str]) -> list[str]:
-    """What daemon `index` runs: PRRTE's argv untouched, with its id in the environment.
+ID_VARIABLE = "PRTE_ESS_K8SGO_ID"
 
-    `env` (not a shell assignment): the argv reaches prted word for word, whatever
-    quotes or `;` it holds.
-    """
-    return ["env", f"PRTE_ESS_K8SGO_ID={index}", *argv]
+
+def daemon_env(index: int) -> dict[str, str]:
+    """What daemon `index` gets in its environment beside PRRTE's argv, which it runs word
+    for word: its id, handed to the in-pod guard (`--env`), which starts it with it."""
+    return {ID_VARIABLE: str(index)}

@@ -91,6 +91,20 @@ def test_a_script_that_cannot_run_is_one_line_and_a_failure(local_cluster):
     assert result.stdout == ""
 
 
+def test_the_daemons_load_no_hwloc_plugin_as_in_the_images(local_cluster):
+    """The images carry no hwloc plugins; the pods here use this machine's libhwloc, whose
+    plugins (X11, OpenCL, libpciaccess, libxml2) cost every prted start CPU the images never
+    pay, unless the pod environment keeps them out (HWLOC_PLUGINS_PATH)."""
+    plugins = sorted(Path("/usr/lib").glob("*/hwloc/hwloc_*.so"))
+    if not plugins:
+        pytest.skip("this machine has no hwloc plugins: nothing to keep out")
+    # each rank's parent is its pod's prted: how many plugin files has it mapped?
+    result = run_job(local_cluster, k8sgo_prologue() + "prterun --map-by ppr:1:node sh -c "
+                     "'grep -c /hwloc/hwloc_ /proc/$PPID/maps; true'")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["0"] * len(local_cluster.compute_pods), result.stdout
+
+
 def test_init_finalize_size_10(local_cluster, init_finalize: Path):
     result = run_job(local_cluster, k8sgo_prologue()
                      + f"prterun --personality ompi --map-by ppr:2:node {init_finalize} -a")

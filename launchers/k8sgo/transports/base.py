@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Awaitable, Callable, Optional, Protocol, Sequence
+from typing import Awaitable, Callable, Mapping, Optional, Protocol, Sequence
 
 from launchers.exec.transport import RemoteProcess
 
@@ -19,7 +19,8 @@ class Transport(Protocol):
     `prepare` checks credentials and resolves every host before any daemon
     starts (raising the launcher's UnknownHost / NoCredentials / Unreachable),
     so bad input never leaves half a job running. `start` is called under the
-    engine's semaphore; it returns once the remote process runs and raises a
+    engine's semaphore; it returns once the remote process runs `argv` word for
+    word with `env` added to its environment, and raises a
     `launchers.errors.KubeExecError` if it could not be started.
     """
 
@@ -27,7 +28,11 @@ class Transport(Protocol):
 
     async def start(
         self, index: int, host: str, argv: Sequence[str], stdout: Sink, stderr: Sink,
-        flow: Optional[Flow] = None,
+        flow: Optional[Flow] = None, env: Optional[Mapping[str, str]] = None,
     ) -> RemoteProcess: ...
 
     async def close(self) -> None: ...
+
+    def stats(self) -> dict[str, int]:
+        """Counters for the trace's END event (e.g. TLS sessions resumed)."""
+        ...

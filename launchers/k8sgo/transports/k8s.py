@@ -14,6 +14,7 @@ from typing import Any, Mapping, Optional, Sequence
 from launchers.exec import hosts as hostnames
 from launchers.exec.config import ClusterConfig, load_config
 from launchers.exec.errors import ConfigError, HostNotFound, KubeExecError, Unauthorized
+from launchers.exec.resume import small_read_buffers
 from launchers.exec.transport import ExecSession, RemoteProcess, open_guarded
 from launchers.k8sgo.errors import NoCredentials, UnknownHost, Unreachable
 from launchers.k8sgo.hostfile import split_user
@@ -77,6 +78,9 @@ class K8sTransport:
 
     def __init__(self, settings: Settings, config: Optional[ClusterConfig] = None) -> None:
         self.settings = settings
+        # one TLS stream per daemon, each carrying a few lines: asyncio's 256 KiB read
+        # buffer per stream would be most of our memory (exec.resume)
+        small_read_buffers()
         try:
             self.config = config or load_config(settings.kubeconfig, settings.context)
             self.session = ExecSession(self.config, settings.connect_timeout,
@@ -105,7 +109,7 @@ class K8sTransport:
 
     async def start(
         self, index: int, host: str, argv: Sequence[str], stdout: Sink, stderr: Sink,
-        flow: Optional[Flow] = None,
+        flow: Optional[Flow] = None, env: Optional[Mapping[str, str]] = None,
     ) -> RemoteProcess:
         pod, ns = (self._targets.get(host)
                    or (hostnames.parse_host(split_user(host)[1]).pod, self.namespace))
@@ -114,8 +118,12 @@ class K8sTransport:
             self.session, pod, argv,
             heartbeat_interval=s.heartbeat_interval, heartbeat_timeout=s.heartbeat_timeout,
             guard=s.guard, namespace=ns, container=s.container, stdout=stdout, stderr=stderr,
-            flow=flow,
+            flow=flow, env=env,
         )
 
     async def close(self) -> None:
         pass
+
+    def stats(self) -> dict[str, int]:
+        cache = self.session.tls_sessions
+        return {"tls_offered": cache.offered, "tls_resumed": cache.resumed}

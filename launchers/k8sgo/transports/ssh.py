@@ -21,7 +21,7 @@ import socket
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Optional, Sequence, cast
+from typing import Any, Mapping, Optional, Sequence, cast
 
 from cryptography.utils import CryptographyDeprecationWarning
 
@@ -45,9 +45,11 @@ DEFAULT_KEYS = ("id_ed25519", "id_ecdsa", "id_rsa")
 SYSTEM_CONFIG = "/etc/ssh/ssh_config"
 
 
-def remote_command(argv: Sequence[str], heartbeat_timeout: float, guard: str) -> str:
-    """The command line sshd hands to the login shell: it splits back into exactly argv."""
-    return shlex.join(wire.guard_argv(argv, heartbeat_timeout, guard))
+def remote_command(argv: Sequence[str], heartbeat_timeout: float, guard: str,
+                   env: Optional[Mapping[str, str]] = None) -> str:
+    """The command line sshd hands to the login shell: it splits back into exactly argv
+    under the guard (which adds `env`)."""
+    return shlex.join(wire.guard_argv(argv, heartbeat_timeout, guard, env=env))
 
 
 def default_config_paths(home: Optional[str] = None) -> list[str]:
@@ -247,11 +249,11 @@ class SshTransport:
 
     async def start(
         self, index: int, host: str, argv: Sequence[str], stdout: Sink, stderr: Sink,
-        flow: Optional[Flow] = None,
+        flow: Optional[Flow] = None, env: Optional[Mapping[str, str]] = None,
     ) -> RemoteProcess:
         s = self.settings
         address, port = self._where.get(host) or self.endpoint(host)
-        command = remote_command(argv, s.heartbeat_timeout, s.guard)
+        command = remote_command(argv, s.heartbeat_timeout, s.guard, env)
         conn = await self._connect(host, address, port)
         try:
             chan, session = await asyncio.wait_for(conn.create_session(
@@ -270,4 +272,7 @@ class SshTransport:
 
     async def close(self) -> None:
         pass
+
+    def stats(self) -> dict[str, int]:
+        return {}
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -48,11 +49,26 @@ def test_order_ids_and_argv_on_16_pods_past_the_idle_timeout(k8sgo_cluster: Any,
     hostfile = write_hostfile(tmp_path, host_forms(k8sgo_cluster))
     # Silent for longer than the cluster's idle timeout before printing and exiting 0.
     args = ["sleep:5", *WORDS, "exit:all:0"]
-    done = run_launcher(k8sgo_cluster, hostfile, [STANDIN, *args])
+    trace = tmp_path / "trace.jsonl"
+    done = run_launcher(k8sgo_cluster, hostfile, [STANDIN, *args],
+                        env={"K8SGO_TRACE": str(trace)})
     assert done.returncode == 0, done.stderr
     assert sorted(done.stdout.splitlines(keepends=True)) == sorted(
         expected_line(pod, i, args) for i, pod in enumerate(pods))
     assert f"{len(pods)} daemons started over k8s" in done.stderr
+    # the trace: each daemon's slot, open session and exit, after the one pod list; and
+    # every exec connection resumed the pod list's TLS session (no certificate work)
+    events = [json.loads(line) for line in trace.read_text().splitlines()]
+    names = [e["ev"] for e in events]
+    assert names[:3] == ["start", "imported", "prepared"] and names[-1] == "end"
+    for i in range(len(pods)):
+        assert [e["ev"] for e in events if e.get("i") == i] == ["setup", "open", "exit"]
+    assert all(e["status"] == 0 for e in events if e["ev"] == "exit")
+    times = [e["t"] for e in events]
+    assert times[1:] == sorted(times[1:])  # written as they happened
+    end = events[-1]
+    assert end["cpu_s"] > 0 and end["maxrss_mb"] > 0
+    assert end["tls_offered"] == end["tls_resumed"] == len(pods)
 
 
 def test_quiet_prints_nothing_of_its_own(k8sgo_cluster: Any, tmp_path: Path) -> None:
@@ -79,6 +95,40 @@ def test_daemon_exiting_3_is_reported_and_the_rest_ended(k8sgo_cluster: Any,
     pods = k8sgo_cluster.compute_pods
     hostfile = write_hostfile(tmp_path, pods)
     done = run_launcher(k8sgo_cluster, hostfile, [STANDIN, "exit:5:3"])
+    assert done.returncode == 1
+    errors = done.stderr.splitlines()
+    assert [e for e in errors if "exit status" in e] == [
+        f"k8sgo-launcher: {pods[5]}: exit status 3"]
+    assert not wait_nothing_left(k8sgo_cluster, pods, LEFTOVER_WAIT)
+
+
+def test_three_workers_start_every_line_with_its_id_and_report_as_one(
+        k8sgo_cluster: Any, tmp_path: Path) -> None:
+    """--workers 3: each worker holds a slice of the 16 lines, ids unchanged; one progress
+    line for all; the trace has each worker's END and the parent's, with every CPU."""
+    pods = k8sgo_cluster.compute_pods
+    hostfile = write_hostfile(tmp_path, pods)
+    trace = tmp_path / "trace.jsonl"
+    done = run_launcher(k8sgo_cluster, hostfile, [STANDIN, *WORDS, "exit:all:0"],
+                        env={"K8SGO_WORKERS": "3", "K8SGO_TRACE": str(trace)})
+    assert done.returncode == 0, done.stderr
+    assert sorted(done.stdout.splitlines(keepends=True)) == sorted(
+        expected_line(pod, i, [*WORDS, "exit:all:0"]) for i, pod in enumerate(pods))
+    said = [line for line in done.stderr.splitlines() if "daemons started" in line]
+    assert len(said) == 1 and said[0].endswith("by 3 workers"), done.stderr
+    events = [json.loads(line) for line in trace.read_text().splitlines()]
+    assert sorted(e["i"] for e in events if e["ev"] == "open") == list(range(len(pods)))
+    ends = [e for e in events if e["ev"] == "end"]
+    assert len(ends) == 4 and ends[-1]["workers"] == 3
+    assert ends[-1]["cpu_s"] >= sum(e["cpu_s"] for e in ends[:-1])
+
+
+def test_a_failure_in_one_worker_ends_the_daemons_of_all(k8sgo_cluster: Any,
+                                                        tmp_path: Path) -> None:
+    pods = k8sgo_cluster.compute_pods
+    hostfile = write_hostfile(tmp_path, pods)
+    done = run_launcher(k8sgo_cluster, hostfile, [STANDIN, "exit:5:3"],
+                        env={"K8SGO_WORKERS": "3"})
     assert done.returncode == 1
     errors = done.stderr.splitlines()
     assert [e for e in errors if "exit status" in e] == [

@@ -116,3 +116,18 @@ def test_failure_lines_and_exit_status() -> None:
     assert cli.exit_status(outcomes, 15) == 143
     assert cli.exit_status(outcomes[:1], None) == 0
     assert cli.exit_status([outcomes[4]], None) == 1  # ended after someone's failure
+
+
+def test_the_installed_commands_keep_their_output_and_status(tmp_path: Path) -> None:
+    """Both names leave through `entry` (os._exit, no interpreter teardown): the exit
+    status, and what was written to a piped stdout and stderr, must survive that."""
+    import subprocess
+    import sys
+
+    for name in ("k8sgo-launcher", "basic_launcher"):
+        command = str(Path(sys.executable).with_name(name))
+        shown = subprocess.run([command, "--help"], capture_output=True, text=True, timeout=60)
+        assert shown.returncode == 0 and "Exit statuses:" in shown.stdout, shown
+        missing = subprocess.run([command, "-f", str(tmp_path / "none"), "--", "prted"],
+                                 capture_output=True, text=True, timeout=60)
+        assert missing.returncode == 3 and missing.stderr.startswith(f"{cli.PROG}: "), missing

@@ -76,6 +76,7 @@ class FakeTransport:
         self.behaviours = behaviours
         self.setup_delay = setup_delay
         self.argvs: dict[str, list[str]] = {}
+        self.envs: dict[str, dict[str, str]] = {}
         self.procs: dict[str, FakeProc] = {}
         self.in_flight = 0
         self.most_in_flight = 0
@@ -83,7 +84,7 @@ class FakeTransport:
     async def prepare(self, hosts: Sequence[str]) -> None: ...
 
     async def start(self, index: int, host: str, argv: Sequence[str], stdout, stderr,
-                    flow=None) -> FakeProc:
+                    flow=None, env=None) -> FakeProc:
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         try:
@@ -96,6 +97,7 @@ class FakeTransport:
         if behaviour == "crash":  # what no transport foresaw: asyncssh's KeyImportError, say
             raise ValueError("passphrase must be specified to import encrypted private keys")
         self.argvs[host] = list(argv)
+        self.envs[host] = dict(env or {})
         stdout(f"up {host}\n".encode())
         proc = FakeProc(host, behaviour)
         if behaviour == "lose":
@@ -106,17 +108,25 @@ class FakeTransport:
 
     async def close(self) -> None: ...
 
+    def stats(self) -> dict[str, int]:
+        return {}
+
 
 def run(transport: FakeTransport, hosts: list[str], *, concurrency: int = 64,
         grace: float = 0.05, keep_going: bool = False,
         stop_after: Optional[float] = None, supervised: bool = False,
-        caller_ends_after: Optional[float] = None) -> tuple[list[Outcome], Fanout, bytes]:
+        caller_ends_after: Optional[float] = None,
+        trace: Optional[list[tuple[str, dict]]] = None) -> tuple[list[Outcome], Fanout, bytes]:
     out = bytearray()
+
+    def record(event: str, **fields) -> None:
+        if trace is not None:
+            trace.append((event, fields))
 
     async def main() -> tuple[list[Outcome], Fanout]:
         engine = Fanout(transport, hosts, ["prted", "a b"], concurrency=concurrency,
                         stdout=out.extend, stderr=out.extend, grace=grace,
-                        keep_going=keep_going, supervised=supervised)
+                        keep_going=keep_going, supervised=supervised, trace=record)
         if stop_after is not None:
             asyncio.get_running_loop().call_later(stop_after, engine.stop, signal.SIGTERM)
         if caller_ends_after is not None:
@@ -135,10 +145,26 @@ def test_every_daemon_gets_its_line_index_and_the_semaphore_bounds_setups() -> N
     outcomes, engine, out = run(transport, HOSTS, concurrency=3)
     assert [o.status for o in outcomes] == [0] * 10
     assert not any(o.failed for o in outcomes)
-    assert [transport.argvs[h] for h in HOSTS] == [
-        ["env", f"PRTE_ESS_K8SGO_ID={i}", "prted", "a b"] for i in range(10)]
+    assert [transport.argvs[h] for h in HOSTS] == [["prted", "a b"]] * 10
+    assert [transport.envs[h] for h in HOSTS] == [{"PRTE_ESS_K8SGO_ID": str(i)}
+                                                  for i in range(10)]
     assert transport.most_in_flight == 3
     assert sorted(out.splitlines()) == sorted(f"up {h}".encode() for h in HOSTS)
+
+
+def test_the_trace_follows_each_daemon_from_its_slot_to_its_end() -> None:
+    """What a phase account and a hung launch's post-mortem read: per daemon, set-up, open
+    and exit (or why it failed), in that order, and why the others were ended."""
+    transport = FakeTransport({"h0": "exit:0", "h1": "fail", "h2": "hang"}, setup_delay=0.01)
+    trace: list[tuple[str, dict]] = []
+    outcomes, engine, _ = run(transport, ["h0", "h1", "h2"], concurrency=1, trace=trace)
+    per_daemon = {i: [e for e, f in trace if f.get("i") == i] for i in range(3)}
+    assert per_daemon[0] == ["setup", "open", "exit"]
+    assert per_daemon[1] == ["setup", "failed"]
+    assert dict(trace)["failed"] == {"i": 1, "why": "refused"}
+    assert dict(trace)["exit"] == {"i": 0, "status": 0}
+    assert ("stop", {"reason": "failure"}) in trace
+    assert per_daemon[2] in ([], ["setup", "open"])  # never started, or ended by the stop
 
 
 def test_a_daemon_exiting_3_ends_the_others() -> None:
@@ -246,3 +272,13 @@ def test_after_the_callers_end_nothing_more_is_started() -> None:
                          caller_ends_after=0.01)
     assert len(transport.procs) <= 1
     assert all(o.ended_by_us for o in outcomes)
+
+
+def test_running_daemons_hold_no_set_up_slot() -> None:
+    """plm/ssh's flat deadlock, absent here: with 3 set-up slots, all 10 daemons that keep
+    running start (a slot held for a daemon's life would stop at 3 and wait forever)."""
+    transport = FakeTransport({h: "hang" for h in HOSTS}, setup_delay=0.01)
+    outcomes, engine, out = run(transport, HOSTS, concurrency=3, stop_after=0.5)
+    assert engine.started == 10 and transport.most_in_flight == 3
+    assert sorted(out.splitlines()) == sorted(f"up {h}".encode() for h in HOSTS)
+    assert all(o.started and o.ended_by_us for o in outcomes)

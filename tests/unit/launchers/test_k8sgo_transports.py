@@ -7,7 +7,7 @@ import shlex
 import pytest
 
 from launchers.k8sgo.errors import UnknownHost
-from launchers.k8sgo.settings import daemon_argv
+from launchers.k8sgo.settings import daemon_env
 from launchers.k8sgo.transports.k8s import pod_index, resolve_all
 from launchers.k8sgo.transports.ssh import remote_command
 
@@ -16,14 +16,14 @@ PRRTE = ["/x/bin/prted", "--prtemca", "ess", '"env"', "--prtemca", "ess_base_job
          "$HOME", "", "it's"]
 
 
-def test_daemon_argv_keeps_prrte_words_untouched() -> None:
-    assert daemon_argv(7, PRRTE) == ["env", "PRTE_ESS_K8SGO_ID=7", *PRRTE]
+def test_daemon_env_is_the_id_alone() -> None:
+    assert daemon_env(7) == {"PRTE_ESS_K8SGO_ID": "7"}
 
 
 def test_ssh_command_line_splits_back_into_the_same_words() -> None:
-    line = remote_command(daemon_argv(2, PRRTE), 30, "kubexec-guard")
-    assert shlex.split(line) == ["kubexec-guard", "--heartbeat-timeout", "30", "--",
-                                 "env", "PRTE_ESS_K8SGO_ID=2", *PRRTE]
+    line = remote_command(PRRTE, 30, "kubexec-guard", daemon_env(2))
+    assert shlex.split(line) == ["kubexec-guard", "--heartbeat-timeout", "30",
+                                 "--env", "PRTE_ESS_K8SGO_ID=2", "--", *PRRTE]
 
 
 def pod(name: str, ip: str, phase: str = "Running") -> dict:

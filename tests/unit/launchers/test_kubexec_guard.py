@@ -314,12 +314,29 @@ def test_missing_command_and_usage():
     result = run_guard("--", "/dev/null")
     assert result.returncode == 126 and b"cannot run /dev/null" in result.stderr
     for bad in (["--bogus"], ["--"], [], ["--grace"], ["--grace", "soon", "true"],
-                ["--heartbeat-timeout", "", "true"]):
+                ["--heartbeat-timeout", "", "true"], ["--env"], ["--env", "NAME", "true"],
+                ["--env", "=VALUE", "true"]):
         result = run_guard(*bad)
         assert result.returncode == 2, bad
         assert result.stderr.startswith(b"kubexec-guard: ") and b"usage:" in result.stderr
     result = run_guard("--help")
     assert result.returncode == 0 and result.stdout.startswith(b"usage: kubexec-guard ")
+
+
+def test_env_reaches_the_command_and_nothing_else_of_its_words(guards):
+    """The launcher's per-daemon id goes through --env, not through an env(1) in front:
+    the command sees it (a value with '=' and spaces whole), and its argv is untouched."""
+    proc = subprocess.Popen([GUARD, "--env", "PRTE_ESS_K8SGO_ID=7", "--env", "ODD=a=b c",
+                             "--", "sh", "-c", 'echo "$PRTE_ESS_K8SGO_ID|$ODD|$0|$1"', "x y"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    guards.append(proc)
+    send(proc, wire.encode(wire.EOF))
+    assert proc.wait(20) == 0
+    assert proc.stdout is not None and proc.stdout.read() == b"7|a=b c|x y|\n"
+    assert wire.guard_argv(["prted"], 30, env={"PRTE_ESS_K8SGO_ID": "7"}) == [
+        "kubexec-guard", "--heartbeat-timeout", "30", "--env", "PRTE_ESS_K8SGO_ID=7", "--",
+        "prted"]
 
 
 def test_options_without_separator_and_no_deadline(guards):
