@@ -217,3 +217,25 @@ def test_the_node_prepares_what_an_ssh_session_cannot_inherit(tmp_path: Path) ->
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_the_node_makes_the_runtime_dir_the_manifests_name(tmp_path: Path) -> None:
+    """XDG_RUNTIME_DIR (kubexec's control master): made, or tightened, to 0700 before the
+    node idles; kubexec refuses anything looser."""
+    run_dir = tmp_path / ".run"
+    run_dir.mkdir(mode=0o755)
+    run_dir.chmod(0o755)  # left by an older node script, or made by hand
+    path = f"{tmp_path / 'bin'}:/usr/bin:/bin"
+    _node(tmp_path, "ready")  # makes the stand-ins in bin/
+    proc = subprocess.Popen(["sh", str(images_dir() / "runtime" / "kube-pmix-node"), "idle"],
+                            env={"HOME": str(tmp_path), "PATH": path,
+                                 "XDG_RUNTIME_DIR": str(run_dir)})
+    try:
+        for _ in range(100):  # prepared first, then the idle loop; bounded
+            if run_dir.stat().st_mode & 0o777 == 0o700:
+                break
+            subprocess.run(["sleep", "0.05"], check=True)
+        assert run_dir.stat().st_mode & 0o777 == 0o700
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

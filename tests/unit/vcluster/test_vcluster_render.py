@@ -160,3 +160,16 @@ def test_dev_shm_is_memory_backed(rendered: dict[str, list[Manifest]]) -> None:
             assert volumes["dev-shm"]["emptyDir"]["medium"] == "Memory"
             mounts = {m["mountPath"] for m in spec["containers"][0]["volumeMounts"]}
             assert "/dev/shm" in mounts
+
+
+def test_every_pod_names_a_runtime_dir_of_its_own_in_the_home_volume(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    """kubexec's control master refuses the /tmp emptyDir (0777, not sticky): each pod
+    names an XDG_RUNTIME_DIR inside the home volume, which kube-pmix-node makes 0700."""
+    for name, objects in rendered.items():
+        for spec in pod_specs(objects):
+            main = spec["containers"][0]
+            home = [m["mountPath"] for m in main["volumeMounts"] if m["name"] == "home"]
+            runtime_dir = env_of(main)["XDG_RUNTIME_DIR"]
+            assert home and runtime_dir.startswith(home[0] + "/"), (name, runtime_dir)
