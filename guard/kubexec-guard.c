@@ -32,6 +32,14 @@
  * and kills only when nothing at all arrives for a whole timeout; a session
  * that ends meanwhile is seen as a hang-up on fd 0.
  *
+ * The other direction holds heartbeats back too: while the command's stdout or
+ * stderr is full (the reader at kubexec's end is slow), the connections through
+ * the API server and the kubelet stop passing stdin on, so a deadline that
+ * passes then is moved on, and a whole timeout starts once the output drains.
+ * A kubexec that is gone still ends the session (fd 0 hangs up, or the runtime
+ * kills the sentinel); one stopped with its connection open holds the command
+ * blocked in its writes, as sshd would.
+ *
  * The exec's own process is a sentinel, not the guard: containerd's CRI exec
  * SIGKILLs the process it started when the session's stream ends (the client
  * went away while the session carried data, which heartbeats always do), and
@@ -501,10 +509,30 @@ static int withholding(const struct guard *g)
            && g->pending_len >= (g->lookahead ? LOOKAHEAD_CAP : PENDING_CAP);
 }
 
+/* The command's output is backed up: the exec's stdout or stderr, which the command
+ * writes itself, takes no more. On a real cluster the session's two directions share
+ * connections through the API server and the kubelet, and those stop reading our
+ * stdin while they cannot pass the output on (measured on the real test bed: a reader
+ * that paused 8 s starved a 3 s heartbeat timeout, with kubexec beating all along).
+ * A missing heartbeat then says the reader is slow, not that kubexec is gone; a gone
+ * kubexec still ends the session, which we see as a hang-up on fd 0 or the
+ * sentinel's death. */
+static int output_backed_up(void)
+{
+    struct pollfd p[2] = {{.fd = 1, .events = POLLOUT}, {.fd = 2, .events = POLLOUT}};
+    if (poll(p, 2, 0) < 0)
+        return 0;
+    for (int k = 0; k < 2; k++)
+        if (!(p[k].revents & (POLLOUT | POLLERR | POLLHUP | POLLNVAL)))
+            return 1;
+    return 0;
+}
+
 static int run(struct guard *g)
 {
     double deadline = g->heartbeat_timeout > 0 ? now() + g->heartbeat_timeout : 0;
     int held = 0;
+    int downstream_held = 0; /* the output was backed up at the last deadline */
     while (!g->child_exited) {
         /* While we hold stdin back, heartbeats wait unread behind the data: their
          * absence is ours, not kubexec's. So a deadline that passes then does not
@@ -537,7 +565,13 @@ static int run(struct guard *g)
         if (why == GO_ON && g->sentinel_gone)
             why = SENTINEL_KILLED;
         if (why == GO_ON && deadline > 0 && !blind && now() >= deadline) {
-            if (!holding)
+            int backed_up = output_backed_up();
+            if (backed_up || downstream_held) {
+                /* held downstream: look again, and once it clears give the heartbeats
+                 * queued behind the output a whole timeout to come through */
+                downstream_held = backed_up;
+                deadline = now() + g->heartbeat_timeout;
+            } else if (!holding)
                 why = NO_HEARTBEAT;
             else {
                 g->lookahead = 1;

@@ -11,6 +11,12 @@ pod is SIGKILLed instead, as containerd does once the stream's end reaches it
 (its CRI exec kills the process when the stream's context ends): measured on the
 real test bed, a plain `kubectl exec -i ... sleep` outlived its killed client,
 and a guard under a session with traffic was killed within a second.
+
+The client's frames are not read while output to it is held up (its reader is
+slow): on a real cluster both directions share the connections through the API
+server and the kubelet, and stdin, heartbeats included, queues behind output
+the client has not taken (measured on the real test bed: a reader that paused
+8 s starved a kubexec-guard heartbeat timeout of 3 s).
 """
 
 from __future__ import annotations
@@ -65,15 +71,21 @@ class _Session:
         self.idle_timeout = idle_timeout
         self.last_data = time.monotonic()
         self.connected = True
+        # set while no output is held up on its way to the client
+        self.output_flowing = asyncio.Event()
+        self.output_flowing.set()
 
     async def send(self, channel: int, data: bytes = b"") -> None:
         if not self.connected:
             return
         async with self.lock:
+            self.output_flowing.clear()
             try:
                 await self.ws.send_bytes(bytes([channel]) + data)
             except (ConnectionError, RuntimeError):
                 self.connected = False
+            finally:
+                self.output_flowing.set()
 
     async def send_output(self, channel: int, data: bytes) -> None:
         self.last_data = time.monotonic()
@@ -140,6 +152,7 @@ async def _receive(session: _Session, on_stdin: Callable[[bytes], Awaitable[None
                    on_resize: Callable[[int, int], None]) -> None:
     """Client -> process, until the client goes away. Text frames are accepted too."""
     async for msg in session.ws:
+        await session.output_flowing.wait()  # stdin queues behind held-up output
         if msg.type == WSMsgType.BINARY:
             data = bytes(msg.data)
         elif msg.type == WSMsgType.TEXT:

@@ -40,6 +40,10 @@ def reason(exc: BaseException) -> str:
     """A short, lower-case reason for a socket/TLS failure."""
     if isinstance(exc, ssl.SSLCertVerificationError):
         return f"TLS certificate not trusted ({getattr(exc, 'verify_message', None) or exc})"
+    if isinstance(exc, ssl.SSLEOFError):
+        # the peer closed the TCP connection without TLS's close: a proxy or server that
+        # gave up on the connection (a write timeout, a restart), not a TLS mismatch
+        return "the server cut the connection (TCP closed without a TLS close)"
     if isinstance(exc, ssl.SSLError):
         return f"TLS failed ({getattr(exc, 'reason', None) or exc})"
     if isinstance(exc, (socket.timeout, TimeoutError)):

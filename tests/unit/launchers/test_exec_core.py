@@ -183,6 +183,13 @@ def test_edge_translation_by_phase():
     untrusted = ssl.SSLCertVerificationError(1, "certificate verify failed")
     assert not edge.translate(untrusted, edge.CONNECT, "p", "s").transient
     assert edge.translate(ssl.SSLEOFError(8, "EOF"), edge.CONNECT, "p", "s").transient
+    # mid-session (seen on the real bed: an API server giving up on a slow reader), the
+    # message says the server cut it, not that TLS itself failed
+    cut = edge.translate(ssl.SSLEOFError(8, "EOF occurred in violation of protocol"),
+                         edge.SESSION, "pod-a", "s")
+    assert isinstance(cut, ConnectionLost)
+    assert str(cut) == ("pod-a: exec session broke: the server cut the connection "
+                        "(TCP closed without a TLS close)")
     weird = edge.translate(ValueError("invalid literal"), edge.SESSION, "p", "s")
     assert isinstance(weird, ProtocolError) and "ValueError" in str(weird)
 

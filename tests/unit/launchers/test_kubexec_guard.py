@@ -408,13 +408,31 @@ def test_kill_record_ends_a_tree_that_ignores_signals(guards):
     assert "echo $! echo ready" in said and said.endswith("...") and len(said) < 300
 
 
-def test_a_full_stderr_pipe_does_not_keep_the_guard_from_killing(guards):
-    """kubexec stopped reading (a slow reader): the guard's own message cannot be written,
-    and the tree must die at the heartbeat timeout all the same."""
+def test_backed_up_output_holds_the_heartbeat_deadline_until_it_drains(guards):
+    """A slow reader: on a real cluster the heartbeats queue behind the output it has not
+    taken (both directions share the connections through the API server and the kubelet),
+    so while the command's output is backed up their absence kills nothing. Once it
+    drains and still no heartbeat comes, the tree ends."""
     proc = start_guard("sleep 300 & echo $!; head -c 300000 /dev/zero >&2; wait", timeout=1)
     guards.append(proc)
     pids = read_pids(proc, 1)
-    assert proc.wait(20) == 255  # stderr never drained until now
+    time.sleep(3.5)  # three deadlines pass while stderr is full
+    assert proc.poll() is None and alive(pids[0])
+    assert proc.stderr is not None
+    drained = proc.stderr.read(300000)  # the reader catches up
+    assert drained == b"\0" * 300000
+    assert proc.wait(20) == 255
+    assert wait_gone(pids) == []
+    assert "no heartbeat from kubexec for 1 s" in proc.stderr.read().decode()
+
+
+def test_a_session_lost_while_output_is_backed_up_ends_the_tree(guards):
+    proc = start_guard("sleep 300 & echo $!; head -c 300000 /dev/zero >&2; wait", timeout=1)
+    guards.append(proc)
+    pids = read_pids(proc, 1)
+    assert proc.stdin is not None
+    proc.stdin.close()  # the session's stdin ends without an EOF record: kubexec is gone
+    assert proc.wait(20) == 255
     assert wait_gone(pids) == []
 
 
