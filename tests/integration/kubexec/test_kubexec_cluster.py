@@ -292,31 +292,27 @@ def test_sigkill_to_kubexec_while_its_command_writes_ends_the_remote_tree(cluste
             env=host_env(cluster.kubeconfig, KUBEXEC_HEARTBEAT_TIMEOUT="60"))
         try:
             # the command writes into a reader that never reads: the session is busy
-            assert wait_for(lambda: any(_comm(p) == "head" for p in cluster.pod_pids(pod)), 30)
+            assert wait_for(lambda: any(_argv(p)[:1] == [b"head"]
+                                        for p in cluster.pod_pids(pod)), 30)
             time.sleep(1)
             proc.kill()
             proc.wait()
             # far below the 60 s heartbeat timeout: the sentinel's death ends the tree
-            assert wait_for(lambda: not [p for p in cluster.pod_pids(pod)
-                                         if _comm(p) in ("head", "sleep") and
-                                         _is_ours(p)], 20)
+            assert wait_for(lambda: not [p for p in cluster.pod_pids(pod) if _is_ours(p)], 20)
         finally:
             proc.kill()
             proc.wait()
             reader.kill()
 
 
-def _comm(pid: int) -> str:
+def _argv(pid: int) -> list[bytes]:
     try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
-        return ""
+        return []
 
 
 def _is_ours(pid: int) -> bool:
     """head of our command, or its `sleep MARK` (the pods' idle loop sleeps too)."""
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
+    argv = _argv(pid)
     return argv[:1] == [b"head"] or argv[:2] == [b"sleep", MARK.encode()]
