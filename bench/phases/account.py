@@ -225,7 +225,8 @@ def waited_for(acct: Account, setups: dict[int, float], opened: dict[int, float]
     if not verbose:
         left = set(opened) - exited - set(failed)
         if "launcher ended" in reached:
-            return f"every session opened and ended; exit status {acct.status}"
+            return (f"every session opened and ended; exit status {acct.status}"
+                    + first_fault(trace, hosts))
         return (f"every session open; {len(left)} without an exit status (prterun not "
                 "verbose: PRTE_MCA_plm_base_verbose=5 says which daemons called back)")
     if "all daemons called back" not in reached:
@@ -242,4 +243,21 @@ def waited_for(acct: Account, setups: dict[int, float], opened: dict[int, float]
         left = set(opened) - exited - set(failed)
         return (f"waiting for the launcher: {len(left)} sessions without an exit status: "
                 f"{_names(left, hosts)}")
-    return f"every milestone reached; exit status {acct.status}"
+    return f"every milestone reached; exit status {acct.status}" + first_fault(trace, hosts)
+
+
+def first_fault(trace: Sequence[dict[str, Any]], hosts: Sequence[str]) -> str:
+    """Why the launcher ended the daemons, and the first daemon that failed or exited
+    non-zero, in time order: what a run that got everywhere and still failed went wrong on
+    ("" when the trace shows neither)."""
+    said = ""
+    stop = next((e for e in trace if e.get("ev") == "stop"), None)
+    if stop is not None and stop.get("reason") != "caller":
+        said += f"; the launcher ended the daemons ({stop.get('reason')})"
+    faults = [e for e in trace if e.get("ev") == "failed"
+              or (e.get("ev") == "exit" and e.get("status") != 0)]
+    if faults:
+        e = min(faults, key=lambda f: float(f["t"]))
+        why = e.get("why") if e["ev"] == "failed" else f"exit status {e.get('status')}"
+        said += f"; first: {_names([int(e['i'])], hosts)}: {why} ({len(faults)} in all)"
+    return said
