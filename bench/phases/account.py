@@ -92,8 +92,9 @@ def _by_source(records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, An
     return grouped
 
 
-def account(records: Iterable[dict[str, Any]]) -> Account:
-    """The account of one run (see the module's docstring)."""
+def account(records: Iterable[dict[str, Any]], hosts: Sequence[str] = ()) -> Account:
+    """The account of one run (see the module's docstring). `hosts`: the hostfile's lines,
+    for naming daemons when prterun was not verbose (it says them itself when it is)."""
     src = _by_source(records)
     meta = src["meta"][-1] if src["meta"] else {}
     started = float(meta.get("started") or min(
@@ -104,7 +105,8 @@ def account(records: Iterable[dict[str, Any]]) -> Account:
         if t is not None:
             milestones.append(Milestone(name, t, what))
 
-    daemons, first_vpid, hosts = 0, 1, []
+    daemons, first_vpid = 0, 1
+    said_hosts: list[str] = []
     reported: dict[int, float] = {}
     hnp_states: dict[str, float] = {}  # first time the HNP entered each job state
     ranks_running: list[float] = []  # daemons' own stamps of their ranks' RUNNING
@@ -116,8 +118,8 @@ def account(records: Iterable[dict[str, Any]]) -> Account:
             forked, daemons, first_vpid = r["t"], int(found.group(1)), int(found.group(2))
             continue
         found = HOSTS.search(line)
-        if found and not hosts:
-            hosts = found.group(1).split(",")
+        if found and not said_hosts:
+            said_hosts = found.group(1).split(",")
             continue
         found = REPORTED.search(line)
         if found:
@@ -171,7 +173,8 @@ def account(records: Iterable[dict[str, Any]]) -> Account:
 
     result = Account(
         started=started, ended=meta.get("t"), status=meta.get("status"),
-        stopped=str(meta.get("stopped") or ""), daemons=daemons, hosts=hosts,
+        stopped=str(meta.get("stopped") or ""), daemons=daemons,
+        hosts=said_hosts or list(hosts),
         milestones=milestones,
         setup=Spread.of([opened[i] - setups[i] for i in opened if i in setups]),
         startup=Spread.of([reported[i + first_vpid] - t for i, t in opened.items()

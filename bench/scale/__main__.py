@@ -95,7 +95,7 @@ def one_run(cluster: Any, api_pid: int, pauses: dict[str, int], n: int, job: str
         peaks = sampler.stop()
     after_cpu = cpu_of(api_pid)
     lowest_mem = min(lowest_mem, mem_available_mb())
-    acct = account(records)
+    acct = account(records, cluster.compute_pods[:n])
     lines = sum(1 for r in records if r.get("src") == "out" and r.get("line"))
     left = wait_no_leftovers(cluster.login_pod, pauses, LEFTOVER_WAIT)
     settle = time.monotonic() + 10  # the API server lets its exec threads go

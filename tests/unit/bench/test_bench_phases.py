@@ -152,6 +152,8 @@ def test_a_run_that_failed_after_every_session_opened_names_the_first_fault() ->
     acct = account(records)
     assert acct.waited_for == ("every session opened and ended; exit status 1; the launcher "
                                "ended the daemons (failure); first: #1: exit status 3 (2 in all)")
+    # bench.scale gives the hostfile's lines, which a quiet prterun does not say
+    assert account(records, HOSTS).waited_for.endswith("first: hpc-cn-1: exit status 3 (2 in all)")
     failed_setup = [r for r in a_run(status=1) if r.get("ev") != "exit" or r.get("i") != 2]
     failed_setup.insert(-1, trace(1.83, "failed", i=2, why="exec session broke: reset"))
     assert account(failed_setup).waited_for == (
