@@ -3,6 +3,7 @@
     python -m bench.scale          (root: it starts its own local cluster of max(N) pods)
     BENCH_SCALE_SIZES=256,512 (default; the local cluster takes up to 1020 pods)
     BENCH_SCALE_ROUNDS=2   BENCH_SCALE_VERBOSE=1 (one verbose round per size: the phases)
+    BENCH_SCALE_CLUSTER=NAME (a running local cluster of max(N) pods or more, left up)
 
 Per size N, in the login pod as the pod user, `prterun --map-by ppr:1:node
 hostname` on N pods with the FAQ's launcher, under bench.phases.stamp (the
@@ -206,7 +207,8 @@ def main() -> int:
     ns = sizes()
     rounds = int(os.environ.get("BENCH_SCALE_ROUNDS", "2"))
     verbose_round = os.environ.get("BENCH_SCALE_VERBOSE", "1") != "0"
-    name = f"kp-bench-scale-{os.getpid() % 100000}"
+    given = os.environ.get("BENCH_SCALE_CLUSTER")
+    name = given or f"kp-bench-scale-{os.getpid() % 100000}"
     work = REPO / "build" / f"bench-scale-{os.getpid()}"
     work.mkdir(parents=True)
     work.chmod(0o755)
@@ -214,7 +216,8 @@ def main() -> int:
     up: dict[str, Any] = {"mem_available_before_mb": mem_available_mb()}
     try:
         start = time.monotonic()
-        cluster = Cluster.up(name=name, nodes=max(ns), timeout=180 + 2 * max(ns))
+        cluster = Cluster(given) if given else Cluster.up(name=name, nodes=max(ns),
+                                                          timeout=180 + 2 * max(ns))
         up.update(seconds=time.monotonic() - start, mem_available_after_mb=mem_available_mb())
         api_pid = daemon_pid(cluster.state)
         assert api_pid is not None
@@ -225,7 +228,8 @@ def main() -> int:
             if not res["ok"]:
                 break
     finally:
-        down(name)
+        if not given:
+            down(name)
         shutil.rmtree(work, ignore_errors=True)
     table = markdown_table(results)
     write_json(RESULTS / "scale.json", {"sizes": results, "cluster_up": up,
