@@ -92,8 +92,9 @@ def _by_source(records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, An
     return grouped
 
 
-def account(records: Iterable[dict[str, Any]]) -> Account:
-    """The account of one run (see the module's docstring)."""
+def account(records: Iterable[dict[str, Any]], hosts: Sequence[str] = ()) -> Account:
+    """The account of one run (see the module's docstring). `hosts`: the hostfile's lines,
+    for naming daemons when prterun was not verbose (it says them itself when it is)."""
     src = _by_source(records)
     meta = src["meta"][-1] if src["meta"] else {}
     started = float(meta.get("started") or min(
@@ -104,7 +105,8 @@ def account(records: Iterable[dict[str, Any]]) -> Account:
         if t is not None:
             milestones.append(Milestone(name, t, what))
 
-    daemons, first_vpid, hosts = 0, 1, []
+    daemons, first_vpid = 0, 1
+    said_hosts: list[str] = []
     reported: dict[int, float] = {}
     hnp_states: dict[str, float] = {}  # first time the HNP entered each job state
     ranks_running: list[float] = []  # daemons' own stamps of their ranks' RUNNING
@@ -116,8 +118,8 @@ def account(records: Iterable[dict[str, Any]]) -> Account:
             forked, daemons, first_vpid = r["t"], int(found.group(1)), int(found.group(2))
             continue
         found = HOSTS.search(line)
-        if found and not hosts:
-            hosts = found.group(1).split(",")
+        if found and not said_hosts:
+            said_hosts = found.group(1).split(",")
             continue
         found = REPORTED.search(line)
         if found:
@@ -171,7 +173,8 @@ def account(records: Iterable[dict[str, Any]]) -> Account:
 
     result = Account(
         started=started, ended=meta.get("t"), status=meta.get("status"),
-        stopped=str(meta.get("stopped") or ""), daemons=daemons, hosts=hosts,
+        stopped=str(meta.get("stopped") or ""), daemons=daemons,
+        hosts=said_hosts or list(hosts),
         milestones=milestones,
         setup=Spread.of([opened[i] - setups[i] for i in opened if i in setups]),
         startup=Spread.of([reported[i + first_vpid] - t for i, t in opened.items()
@@ -225,7 +228,8 @@ def waited_for(acct: Account, setups: dict[int, float], opened: dict[int, float]
     if not verbose:
         left = set(opened) - exited - set(failed)
         if "launcher ended" in reached:
-            return f"every session opened and ended; exit status {acct.status}"
+            return (f"every session opened and ended; exit status {acct.status}"
+                    + first_fault(trace, hosts))
         return (f"every session open; {len(left)} without an exit status (prterun not "
                 "verbose: PRTE_MCA_plm_base_verbose=5 says which daemons called back)")
     if "all daemons called back" not in reached:
@@ -242,4 +246,21 @@ def waited_for(acct: Account, setups: dict[int, float], opened: dict[int, float]
         left = set(opened) - exited - set(failed)
         return (f"waiting for the launcher: {len(left)} sessions without an exit status: "
                 f"{_names(left, hosts)}")
-    return f"every milestone reached; exit status {acct.status}"
+    return f"every milestone reached; exit status {acct.status}" + first_fault(trace, hosts)
+
+
+def first_fault(trace: Sequence[dict[str, Any]], hosts: Sequence[str]) -> str:
+    """Why the launcher ended the daemons, and the first daemon that failed or exited
+    non-zero, in time order: what a run that got everywhere and still failed went wrong on
+    ("" when the trace shows neither)."""
+    said = ""
+    stop = next((e for e in trace if e.get("ev") == "stop"), None)
+    if stop is not None and stop.get("reason") != "caller":
+        said += f"; the launcher ended the daemons ({stop.get('reason')})"
+    faults = [e for e in trace if e.get("ev") == "failed"
+              or (e.get("ev") == "exit" and e.get("status") != 0)]
+    if faults:
+        e = min(faults, key=lambda f: float(f["t"]))
+        why = e.get("why") if e["ev"] == "failed" else f"exit status {e.get('status')}"
+        said += f"; first: {_names([int(e['i'])], hosts)}: {why} ({len(faults)} in all)"
+    return said

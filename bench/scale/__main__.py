@@ -3,6 +3,8 @@
     python -m bench.scale          (root: it starts its own local cluster of max(N) pods)
     BENCH_SCALE_SIZES=256,512 (default; the local cluster takes up to 1020 pods)
     BENCH_SCALE_ROUNDS=2   BENCH_SCALE_VERBOSE=1 (one verbose round per size: the phases)
+    BENCH_SCALE_CLUSTER=NAME (a running local cluster of max(N) pods or more, left up)
+    K8SGO_* (the launcher's settings, e.g. K8SGO_HEARTBEAT_TIMEOUT) reach the job
 
 Per size N, in the login pod as the pod user, `prterun --map-by ppr:1:node
 hostname` on N pods with the FAQ's launcher, under bench.phases.stamp (the
@@ -56,10 +58,19 @@ def sizes() -> list[int]:
     return sorted({int(s) for s in text.split(",") if s.strip()})
 
 
-def cpu_of(pid: int) -> tuple[float, float]:
-    """(own CPU s, reaped children's CPU s) of a process."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
+def job_env() -> dict[str, str]:
+    """The job's environment: our code, and the launcher's settings (K8SGO_*) given to us."""
+    return {"PYTHONPATH": str(REPO),
+            **{k: v for k, v in os.environ.items() if k.startswith("K8SGO_")}}
+
+
+def cpu_of(pid: int) -> Optional[tuple[float, float]]:
+    """(own CPU s, reaped children's CPU s) of a process; None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
     tick = os.sysconf("SC_CLK_TCK")
     return ((int(fields[11]) + int(fields[12])) / tick,
             (int(fields[13]) + int(fields[14])) / tick)
@@ -84,25 +95,27 @@ def one_run(cluster: Any, api_pid: int, pauses: dict[str, int], n: int, job: str
             verbose: bool) -> dict[str, Any]:
     python = str(Path(cluster.venv) / "bin" / "python")
     timeout = 120 + 0.6 * n
-    before_cpu, load = cpu_of(api_pid), os.getloadavg()[0]
+    before_cpu, load = cpu_of(api_pid) or (0.0, 0.0), os.getloadavg()[0]
     api_fds, api_threads = fd_count(api_pid), threads(api_pid)
     lowest_mem = mem_available_mb()
     sampler = Sampler(api_pid, cluster.login_pod, pauses, 0.5 if n <= 512 else 1.0).start()
     try:
         records = run_stamped(cluster.pod_exec, cluster.login_pod, python, job, timeout,
-                              {"PYTHONPATH": str(REPO)}, verbose=verbose)
+                              job_env(), verbose=verbose)
     finally:
         peaks = sampler.stop()
-    after_cpu = cpu_of(api_pid)
+    api_after = cpu_of(api_pid)
+    after_cpu = api_after or before_cpu
     lowest_mem = min(lowest_mem, mem_available_mb())
-    acct = account(records)
+    acct = account(records, cluster.compute_pods[:n])
     lines = sum(1 for r in records if r.get("src") == "out" and r.get("line"))
     left = wait_no_leftovers(cluster.login_pod, pauses, LEFTOVER_WAIT)
     settle = time.monotonic() + 10  # the API server lets its exec threads go
     while (fd_count(api_pid) > api_fds or threads(api_pid) > api_threads) \
             and time.monotonic() < settle:
         time.sleep(0.5)
-    ok = acct.status == 0 and not acct.stopped and lines == n
+    ok = acct.status == 0 and not acct.stopped and lines == n and api_after is not None
+    gone = "" if api_after else f"the local API server (pid {api_pid}) ended during the run; "
     said: list[str] = []
     if not ok:  # what prterun and the launcher said last, and every record, for the post-mortem
         said = [r["line"] for r in records if r.get("src") == "err" and r.get("line")][-15:]
@@ -112,7 +125,7 @@ def one_run(cluster: Any, api_pid: int, pauses: dict[str, int], n: int, job: str
     return {
         "ok": ok, "load": load, "wall_s": acct.total, "status": acct.status,
         "stopped": acct.stopped, "lines": lines,
-        "waited_for": acct.waited_for or ("" if ok else f"{lines} of {n} output lines"),
+        "waited_for": gone + (acct.waited_for or ("" if ok else f"{lines} of {n} output lines")),
         "launcher": acct.launcher, "launcher_peak_mb": peaks.launcher_mb,
         "launcher_peak_fds": peaks.launcher_fds,
         "prterun_peak_mb": peaks.prterun_mb, "prterun_peak_fds": peaks.prterun_fds,
@@ -206,7 +219,8 @@ def main() -> int:
     ns = sizes()
     rounds = int(os.environ.get("BENCH_SCALE_ROUNDS", "2"))
     verbose_round = os.environ.get("BENCH_SCALE_VERBOSE", "1") != "0"
-    name = f"kp-bench-scale-{os.getpid() % 100000}"
+    given = os.environ.get("BENCH_SCALE_CLUSTER")
+    name = given or f"kp-bench-scale-{os.getpid() % 100000}"
     work = REPO / "build" / f"bench-scale-{os.getpid()}"
     work.mkdir(parents=True)
     work.chmod(0o755)
@@ -214,7 +228,8 @@ def main() -> int:
     up: dict[str, Any] = {"mem_available_before_mb": mem_available_mb()}
     try:
         start = time.monotonic()
-        cluster = Cluster.up(name=name, nodes=max(ns), timeout=180 + 2 * max(ns))
+        cluster = Cluster(given) if given else Cluster.up(name=name, nodes=max(ns),
+                                                          timeout=180 + 2 * max(ns))
         up.update(seconds=time.monotonic() - start, mem_available_after_mb=mem_available_mb())
         api_pid = daemon_pid(cluster.state)
         assert api_pid is not None
@@ -225,7 +240,8 @@ def main() -> int:
             if not res["ok"]:
                 break
     finally:
-        down(name)
+        if not given:
+            down(name)
         shutil.rmtree(work, ignore_errors=True)
     table = markdown_table(results)
     write_json(RESULTS / "scale.json", {"sizes": results, "cluster_up": up,

@@ -34,7 +34,7 @@ from kube_pmix.names import (
     WAITER_CONTAINER,
 )
 
-from . import netns, registry
+from . import kernel_limits, netns, registry
 from .api import make_app
 from .auth import identities
 from .config import ClusterConfig
@@ -265,6 +265,7 @@ async def serve(config: ClusterConfig, state: StateDir) -> int:
             write_private(path, build_kubeconfig(
                 f"kube-pmix-{config.name}", f"https://127.0.0.1:{port}", ca, user, token))
         await daemon.runtime.setup_bridge()
+        _size_kernel_limits(config.nodes + 1)
         inside = listen_in_netns(f"/run/netns/{daemon.runtime.netns}", str(config.gateway),
                                  API_PORT_IN_CLUSTER)
         await web.SockSite(runner, inside, ssl_context=context).start()
@@ -285,6 +286,18 @@ async def serve(config: ClusterConfig, state: StateDir) -> int:
             await registry.stop(registry_proc)
         await daemon.tear_down()
     return status
+
+
+def _size_kernel_limits(pods: int) -> None:
+    """Every pod shares the kernel's neighbour table and receive backlog
+    (kernel_limits.py): a few hundred pods overflow the first, a thousand the second."""
+    try:
+        written = kernel_limits.raise_for(pods)
+    except OSError as exc:  # a read-only /proc/sys: the cluster works, up to ~300 pods
+        log.warning("cannot raise the kernel's limits for %d pods: %s", pods, exc)
+        return
+    if written:
+        log.info("kernel limits raised for %d pods: %s", pods, written)
 
 
 async def _start_registry(config: ClusterConfig, state: StateDir,

@@ -23,6 +23,13 @@ ODLS_MAX_THREADS = "0"
 # discovery (cores, caches, PCI from sysfs) is what both do.
 NO_HWLOC_PLUGINS = "/nonexistent/hwloc-plugins"
 
+# Every pod of a local cluster shares this machine's few cores, but each sees all of them
+# (hwloc reads the machine's), so PRRTE never finds a pod oversubscribed and Open MPI's
+# ranks busy-poll a core each: four ranks on four pods of a 2-core machine made a test suite
+# crawl. A yielding rank still polls but gives its core to any runnable process at once.
+# The ranks inherit their daemon's environment, which is the pod's (docs/scaling.md).
+YIELD_WHEN_IDLE = {"OMPI_MCA_mpi_yield_when_idle": "1"}
+
 # The login pod is where PRRTE's plm/ssh starts one kubexec per daemon: there the
 # calls share one warm control master (launchers/kubexec/control/client.py), which an idle
 # minute ends. Not in compute pods: a tree-spawning prted makes its calls in one burst,
@@ -67,6 +74,7 @@ def pod_environment(
         "PRTE_MCA_prte_default_hostfile": f"{POD_HPC_ETC}/hostfile",
         "PRTE_MCA_odls_base_max_threads": ODLS_MAX_THREADS,
         "HWLOC_PLUGINS_PATH": NO_HWLOC_PLUGINS,
+        **YIELD_WHEN_IDLE,
     }
     if tty:
         env["TERM"] = "xterm"

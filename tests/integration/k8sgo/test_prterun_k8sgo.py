@@ -70,3 +70,18 @@ def test_a_set_up_bound_of_2_starts_all_16_daemons_and_leaves_nothing(
     assert session_files(k8sgo_cluster, [*pods, k8sgo_cluster.login_pod]) == {}
     fds, nthreads = api_settles(api, *before)
     assert fds <= before[0] and nthreads <= before[1], (before, (fds, nthreads))
+
+
+def test_every_rank_yields_when_idle_on_the_shared_cores(
+        k8sgo_cluster: Any, prrte_k8sgo: Any) -> None:
+    """The local cluster's pods share the machine's cores: its ranks must not busy-poll one
+    each (docs/scaling.md). They inherit the setting from their daemon's pod environment."""
+    pods = k8sgo_cluster.compute_pods
+    result = run_job(k8sgo_cluster, k8sgo_prologue(env={"K8SGO_HEARTBEAT_INTERVAL": "1"})
+                     + "prterun --map-by ppr:1:node env",
+                     hang_after=240)
+    assert result.returncode == 0, result.stderr
+    hosts = [line.split("=", 1)[1] for line in result.stdout.splitlines()
+             if line.startswith("HOSTNAME=")]
+    assert sorted(hosts) == sorted(pods)
+    assert result.stdout.splitlines().count("OMPI_MCA_mpi_yield_when_idle=1") == len(pods)

@@ -140,3 +140,22 @@ def test_without_verbose_lines_the_trace_still_says_how_far_it_got() -> None:
     opened_all = [r for r in a_run(end=False, status=143, stopped="timeout")
                   if r["src"] != "err"]
     assert account(opened_all).waited_for.startswith("every session open; 3 without an exit")
+
+
+def test_a_run_that_failed_after_every_session_opened_names_the_first_fault() -> None:
+    """bench.scale's rounds are not verbose: the trace alone must say what went wrong."""
+    records = [r for r in a_run(status=1) if r["src"] != "err"
+               and not (r.get("ev") == "exit" and r.get("i") in (1, 2))]
+    records[-1:-1] = [trace(1.80, "stop", reason="failure"),
+                      trace(1.86, "exit", i=2, status=143),
+                      trace(1.84, "exit", i=1, status=3)]
+    acct = account(records)
+    assert acct.waited_for == ("every session opened and ended; exit status 1; the launcher "
+                               "ended the daemons (failure); first: #1: exit status 3 (2 in all)")
+    # bench.scale gives the hostfile's lines, which a quiet prterun does not say
+    assert account(records, HOSTS).waited_for.endswith("first: hpc-cn-1: exit status 3 (2 in all)")
+    failed_setup = [r for r in a_run(status=1) if r.get("ev") != "exit" or r.get("i") != 2]
+    failed_setup.insert(-1, trace(1.83, "failed", i=2, why="exec session broke: reset"))
+    assert account(failed_setup).waited_for == (
+        "every milestone reached; exit status 1; first: hpc-cn-2: exec session broke: reset "
+        "(1 in all)")

@@ -76,6 +76,7 @@ def test_pod_environment():
     assert env["PRTE_MCA_plm_ssh_agent"] == "kubexec"
     assert env["PRTE_MCA_prte_default_hostfile"] == "/opt/hpc/etc/hostfile"
     assert env["HWLOC_PLUGINS_PATH"] == "/nonexistent/hwloc-plugins"  # as the images: none
+    assert env["OMPI_MCA_mpi_yield_when_idle"] == "1"  # pods share the machine's cores
     assert (env["KUBERNETES_SERVICE_HOST"], env["KUBERNETES_SERVICE_PORT"]) == ("10.244.8.1", "443")
     assert (env["HOSTNAME"], env["HOME"], env["USER"], env["EXTRA"]) == (
         "hpc-cn-1", "/home/u", "u", "x")
