@@ -40,9 +40,10 @@ BACKLOG = "net/core/netdev_max_backlog"
 
 def needed(pods: int) -> dict[str, int]:
     """The limits a cluster of `pods` pods needs, by their path under /proc/sys (pure)."""
-    hard = NEIGH_BASE + NEIGH_PER_POD * pods
+    # the defaults where they suffice: a demo-sized cluster leaves the machine as it was
+    hard = max(NEIGH_BASE, NEIGH_PER_POD * pods)
     return {f"{NEIGH}/gc_thresh2": hard // 2, f"{NEIGH}/gc_thresh3": hard,
-            BACKLOG: BACKLOG_BASE + BACKLOG_PER_POD * pods}
+            BACKLOG: max(BACKLOG_BASE, BACKLOG_PER_POD * pods)}
 
 
 def raised(current: dict[str, int], need: dict[str, int]) -> dict[str, int]:
