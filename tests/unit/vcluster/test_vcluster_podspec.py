@@ -186,3 +186,17 @@ def test_admit_asks_for_the_replicas_and_says_why_it_cannot(monkeypatch) -> None
     assert result.output.startswith("kube-pmix-admit: cannot scale statefulset hpc-cn in n "
                                     "to 2: "), result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_podman_keeps_its_temporary_files_off_the_read_only_root(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    """Without TMPDIR podman writes a new container's storage files to /var/tmp, on the
+    read-only root: every `podman run` failed on the real bed."""
+    for name, objects in rendered.items():
+        for spec in pod_specs(objects):
+            tmpdir = env_of(spec["containers"][0]).get("TMPDIR")
+            assert tmpdir == ("/tmp" if "podman" in name else None), name
+            if tmpdir:
+                assert {"name": "tmp", "mountPath": "/tmp"} in spec["containers"][0][
+                    "volumeMounts"], name
