@@ -126,6 +126,10 @@ def _render_options(fn: F) -> F:
         click.option("--ttl", type=click.IntRange(min=0), default=None,
                      help="Seconds a finished login Job is kept; its deletion deletes the "
                           "compute pods too (they belong to it)."),
+        click.option("--suspend", is_flag=True, default=False,
+                     help="Create the cluster suspended: nothing runs until a queue (or "
+                          "`kubectl patch job hpc-cluster-login`) resumes the login Job, "
+                          "whose pod then starts the compute pods."),
     )):
         fn = option(fn)
     return fn

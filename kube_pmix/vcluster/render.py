@@ -6,7 +6,8 @@ namespace, replica count and image names/tags, run `kubectl kustomize` on it,
 then fix up in Python what kustomize cannot derive: the waiter's pod count, the
 Role's exec `resourceNames` (one per compute pod), the RoleBinding subject's
 namespace, and the pod settings of `podspec` (DNS search domain, pulls, spread,
-MPI_IMAGE); plus the login Job's lifetime (deadline, clean-up after it ends).
+MPI_IMAGE); plus the login Job's lifetime (deadline, clean-up after it ends) and
+a suspended start for a queue.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import yaml
 from kube_pmix.vcluster import paths, podspec
 from kube_pmix.vcluster.errors import CommandError, RenderError
 from kube_pmix.vcluster.images import DEFAULT_TAG, IMAGES
+from kube_pmix.vcluster.suspend import suspend
 from kube_pmix.vcluster.variants import variant
 
 Manifest = dict[str, Any]
@@ -44,6 +46,7 @@ class RenderParams:
     create_namespace: bool = True  # False: deploy into a namespace that exists
     deadline: Optional[int] = None  # seconds the login Job may run (activeDeadlineSeconds)
     ttl: Optional[int] = None  # seconds a finished login Job is kept (ttlSecondsAfterFinished)
+    suspend: bool = False  # created suspended, for a queue to admit (kube_pmix.vcluster.suspend)
     registry_ca: Optional[str] = None  # PEM of the registry's CA, for podman in the pods
     pod_user_namespace: bool = False  # hostUsers: false, with subordinate ids that fit
 
@@ -163,6 +166,8 @@ def post_process(objects: list[Manifest], params: RenderParams) -> list[Manifest
                 if params.slots:
                     argv = _set_flag(argv, "--slots", str(params.slots))
                 container["command"] = argv
+    if params.suspend:
+        suspend(objects, params.replicas)
     if not params.create_namespace:
         objects = [o for o in objects if o.get("kind") != "Namespace"]
     if params.registry_ca and variant(params.variant).podman:

@@ -33,12 +33,6 @@ pytestmark = [pytest.mark.k8s, pytest.mark.mpi, pytest.mark.podman, pytest.mark.
 REPLICAS = 3  # what one 2-core node schedules beside the login pod (tests/fixtures/k8s.py)
 INIT_FINALIZE = "/opt/hpc/examples/bin/init_finalize"
 WRAP = "/opt/hpc/local/bin/wrap-container.sh"
-# The persistent DVM's tools: the wheel's PRRTE has no prun or pterm, the PRRTE built
-# from source in the runtime images has them (issue 17 makes it the one on PATH).
-DVM = "export PRTE_PREFIX=/opt/hpc/local/prrte PATH=/opt/hpc/local/prrte/bin:$PATH; "
-# The -unpriv variants set PRTE_MCA_schizo_proxy=ompi (the paper's), with which `prte
-# --daemonize` exits 1 without a word; the DVM lines go without it (issue 17: the cause).
-NO_PROXY = "unset PRTE_MCA_schizo_proxy; "
 VARIANTS = ("ssh", "ssh-with-mpi", "ssh-with-podman", "ssh-with-podman-unpriv",
             "kubectl", "kubectl-with-mpi", "kubectl-with-podman", "kubectl-with-podman-unpriv")
 
@@ -207,11 +201,15 @@ def _listings(vc: Deployed, the_variant) -> None:
     assert counted(result.stdout) == {pod: 2 for pod in pods}, result.stdout
     log = vc.make("get-waitfor-log")
     assert log.returncode == 0 and f"({REPLICAS} hosts)" in log.stdout + log.stderr, log.stderr
+    # the k8sgo FAQ's two lines: plm/k8sgo hands every daemon to one launcher
+    result = vc.login("export PRTE_MCA_plm_k8sgo_launch_script=/opt/hpc/bin/basic_launcher; "
+                      "prterun --map-by ppr:2:node hostname")
+    assert result.returncode == 0, result.stderr
+    assert counted(result.stdout) == {pod: 2 for pod in pods}, result.stdout
     # bare pod names resolve (the service's search domain), as in a hostfile
     result = vc.login(f"getent hosts {pods[-1]} && hostname -f")
     assert result.returncode == 0 and pods[-1] in result.stdout, result.stderr
-    dvm = DVM + (NO_PROXY if the_variant.fuse else "")
-    result = vc.login(dvm + "prte --daemonize && prun --map-by ppr:1:node hostname; s=$?; "
+    result = vc.login("prte --daemonize && prun --map-by ppr:1:node hostname; s=$?; "
                       "pterm; exit $s")
     assert result.returncode == 0, result.stderr
     assert counted(result.stdout) == {pod: 1 for pod in pods}, result.stdout
@@ -221,10 +219,10 @@ def _listings(vc: Deployed, the_variant) -> None:
         assert result.returncode == 0, result.stderr
         assert re.search(size_line(size), result.stdout, re.M), result.stdout
     if the_variant.podman:
-        _separated_model(vc, pods, size, dvm)
+        _separated_model(vc, pods, size)
 
 
-def _separated_model(vc: Deployed, pods: list[str], size: int, dvm: str) -> None:
+def _separated_model(vc: Deployed, pods: list[str], size: int) -> None:
     result = vc.login("podman pull -q $MPI_IMAGE && "
                       "prterun --map-by ppr:1:node podman pull -q $MPI_IMAGE")
     assert result.returncode == 0, result.stderr
@@ -241,7 +239,7 @@ def _separated_model(vc: Deployed, pods: list[str], size: int, dvm: str) -> None
     assert result.returncode == 0, result.stderr
     assert re.search(size_line(size), result.stdout, re.M), result.stdout
     # the FAQ's prun injection: prun inside the application container, the outer DVM
-    result = vc.login(f"{dvm}prte --daemonize --report-uri /tmp/find-me.txt && "
+    result = vc.login(f"prte --daemonize --report-uri /tmp/find-me.txt && "
                       f"{WRAP} --prun --dvm-uri /tmp/find-me.txt prun --personality ompi "
                       f"--map-by ppr:2:node hostname; s=$?; pterm; exit $s")
     assert result.returncode == 0, result.stderr
@@ -351,4 +349,71 @@ def test_gromacs_runs_mdrun_across_pods_each_rank_in_its_container(
         assert "Performance:" in result.stdout + result.stderr
     finally:
         assert vc.make("undeploy").returncode == 0
+        kubectl(k8s_cluster, "delete", "namespace", vc.namespace, "--wait=true", timeout=300)
+
+
+def test_a_deadline_ends_the_cluster_and_the_ttl_removes_it(k8s_cluster, pushed,
+                                                            built_images):
+    """--deadline (the login Job's activeDeadlineSeconds) and --ttl 0: when the deadline
+    passes the Job fails, is deleted at once, and the compute pods go with it (the
+    StatefulSet belongs to the Job); what the cluster's pods were given stays."""
+    vc = Deployed(k8s_cluster, "kubectl-with-mpi", pushed, built_images.tag)
+    vc.vars.update(NAMESPACE="vc-deadline", REPLICAS="1")
+    try:
+        done = vc.make("deploy", DEPLOY_ARGS="--deadline 90 --ttl 0")
+        assert done.returncode == 0, done.stderr
+        owners = kubectl(k8s_cluster, "-n", vc.namespace, "get", "statefulset", "hpc-cn", "-o",
+                         "jsonpath={.metadata.ownerReferences[*].kind}")
+        assert owners.stdout == "Job", owners.stdout + owners.stderr
+        # the cluster runs before its deadline
+        result = vc.login("prterun --map-by ppr:2:node hostname", timeout=300)
+        assert result.returncode == 0, result.stderr
+        assert counted(result.stdout) == {"hpc-cn-0": 2}, result.stdout
+
+        def workload() -> list[str]:
+            return [n for n in vc.left_in_namespace()
+                    if n.split("/")[0].split(".")[0] in ("pod", "statefulset", "job")]
+
+        until = time.monotonic() + 300  # the deadline, the Job's end, the TTL, the GC
+        while workload() and time.monotonic() < until:
+            time.sleep(5)
+        assert workload() == []
+        assert sorted(vc.left_in_namespace()) == [
+            "networkpolicy.networking.k8s.io/hpc-cluster",
+            "role.rbac.authorization.k8s.io/hpc-cluster",
+            "rolebinding.rbac.authorization.k8s.io/hpc-cluster",
+            "service/hpc-cluster", "serviceaccount/hpc-cluster"]
+        # it was the deadline that ended it (the Job's event outlives the Job)
+        events = kubectl(k8s_cluster, "-n", vc.namespace, "get", "events", "-o",
+                         "jsonpath={.items[*].reason}")
+        assert "DeadlineExceeded" in events.stdout.split(), events.stdout + events.stderr
+    finally:
+        vc.make("undeploy")
+        kubectl(k8s_cluster, "delete", "namespace", vc.namespace, "--wait=true", timeout=300)
+
+
+def test_a_suspended_cluster_starts_when_its_login_job_is_resumed(k8s_cluster, pushed,
+                                                                   built_images):
+    """--suspend: nothing runs while the login Job is suspended (no compute pod can be
+    created: the StatefulSet has no replicas); resuming the Job, as a queue does, starts
+    the login pod, which scales the compute pods up, and the cluster works."""
+    vc = Deployed(k8s_cluster, "kubectl-with-mpi", pushed, built_images.tag)
+    vc.vars.update(NAMESPACE="vc-suspend", REPLICAS="2")
+    try:
+        done = vc.make("deploy", DEPLOY_ARGS="--suspend")
+        assert done.returncode == 0, done.stderr
+        held = kubectl(k8s_cluster, "-n", vc.namespace, "get", "job/hpc-cluster-login",
+                       "statefulset/hpc-cn", "-o",
+                       "jsonpath={.items[0].spec.suspend} {.items[1].spec.replicas}")
+        assert held.stdout == "true 0", held.stdout + held.stderr
+        assert [n for n in vc.left_in_namespace() if n.startswith("pod/")] == []
+        done = kubectl(k8s_cluster, "-n", vc.namespace, "patch", "job", "hpc-cluster-login",
+                       "--type=merge", "-p", '{"spec":{"suspend":false}}')
+        assert done.returncode == 0, done.stderr
+        result = vc.login("prterun --map-by ppr:2:node hostname")
+        assert result.returncode == 0, result.stderr
+        assert counted(result.stdout) == {"hpc-cn-0": 2, "hpc-cn-1": 2}, result.stdout
+    finally:
+        assert vc.make("undeploy").returncode == 0
+        assert vc.left_in_namespace() == []
         kubectl(k8s_cluster, "delete", "namespace", vc.namespace, "--wait=true", timeout=300)

@@ -112,6 +112,7 @@ echo "$*" > {log}/$n.argv
 case " $* " in
   *" apply "*|*" delete "*) cat > {log}/$n.stdin;;
   *" get secret "*) {"echo secret/hpc-cluster-ssh" if secret_exists else ":"};;
+  *" get job "*) echo '{{"metadata": {{"uid": "u-1"}}}}';;
 esac
 """)
     script.chmod(0o755)
@@ -201,3 +202,22 @@ def test_deploy_into_an_existing_namespace_applies_no_namespace(tmp_path: Path) 
     assert result.exit_code == 0, result.output
     kinds = [k for _, k in _calls(log)]
     assert kinds[0] == [] and "Namespace" not in kinds[1] and "StatefulSet" in kinds[1]
+
+
+def test_a_lifetime_makes_the_statefulset_belong_to_the_login_job(tmp_path: Path) -> None:
+    """--deadline/--ttl: the compute pods must go when the finished Job is deleted, so the
+    StatefulSet gets the applied Job as its owner; without them it is left alone."""
+    log = _recording_kubectl(tmp_path, secret_exists=True)
+    kubectl = str(tmp_path / "kubectl")
+    result = CliRunner().invoke(main, ["deploy", "kubectl", "--namespace", "d1", "--deadline",
+                                       "60", "--ttl", "0", "--kubectl", kubectl])
+    assert result.exit_code == 0, result.output
+    calls = [argv for argv, _ in _calls(log)]
+    assert calls[-2:] == [
+        "--namespace d1 get job hpc-cluster-login -o json",
+        "--namespace d1 patch statefulset hpc-cn --type=merge -p "
+        '{"metadata": {"ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", '
+        '"name": "hpc-cluster-login", "uid": "u-1", "blockOwnerDeletion": false}]}}']
+    assert CliRunner().invoke(main, ["deploy", "kubectl", "--namespace", "d2",
+                                     "--kubectl", kubectl]).exit_code == 0
+    assert not [argv for argv, _ in _calls(log) if "d2" in argv and "patch" in argv]

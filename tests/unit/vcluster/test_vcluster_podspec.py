@@ -147,3 +147,56 @@ def test_pods_in_their_own_user_namespace_get_subordinate_ids_that_exist_there()
     assert "ConfigMap" not in {o["kind"] for o in plain}
     assert all(s["hostUsers"] is False for s in pod_specs(plain))
     assert all("hostUsers" not in s for s in pod_specs(render(RenderParams("kubectl"))))
+
+
+def test_a_suspended_cluster_runs_nothing_until_its_login_job_is_resumed() -> None:
+    """--suspend: the login Job suspended and no compute pod; the login pod, once a queue
+    resumes it, first scales the StatefulSet (a right its Role has on that one only)."""
+    objects = render(RenderParams("ssh-with-podman", replicas=3, registry="r", tag="t",
+                                  suspend=True))
+    job, sts, role = find(objects, "Job"), find(objects, "StatefulSet"), find(objects, "Role")
+    assert job["spec"]["suspend"] is True and sts["spec"]["replicas"] == 0
+    admit, waiter = job["spec"]["template"]["spec"]["initContainers"]
+    assert (admit["name"], waiter["name"]) == ("admit", paths.WAITER_CONTAINER)
+    assert admit["command"] == ["kube-pmix-admit", "--replicas=3", "--namespace=$(POD_NAMESPACE)"]
+    assert admit["image"] == waiter["image"] == "r/k8s-waitfor:t"
+    assert admit["securityContext"] == waiter["securityContext"]
+    assert admit["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert {"apiGroups": ["apps"], "resources": ["statefulsets/scale"],
+            "verbs": ["get", "patch"], "resourceNames": ["hpc-cn"]} in role["rules"]
+    # the exec rights name the pods the cluster has once admitted
+    (exec_rule,) = [r for r in role["rules"] if "pods/exec" in r["resources"]]
+    assert exec_rule["resourceNames"] == ["hpc-cn-0", "hpc-cn-1", "hpc-cn-2"]
+    plain = render(RenderParams("ssh-with-podman", replicas=3))
+    assert "suspend" not in find(plain, "Job")["spec"]
+    assert find(plain, "StatefulSet")["spec"]["replicas"] == 3
+    assert not [r for r in find(plain, "Role")["rules"] if r["apiGroups"] == ["apps"]]
+
+
+def test_admit_asks_for_the_replicas_and_says_why_it_cannot(monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    from kube_pmix.vcluster import admit
+
+    assert admit.scale_body(4) == {"spec": {"replicas": 4}}
+    # outside a pod: no in-cluster configuration, one line and exit 3 (the Job retries)
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    result = CliRunner().invoke(admit.main, ["--namespace", "n", "--replicas", "2"])
+    assert result.exit_code == admit.EXIT_API
+    assert result.output.startswith("kube-pmix-admit: cannot scale statefulset hpc-cn in n "
+                                    "to 2: "), result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_podman_keeps_its_temporary_files_off_the_read_only_root(
+    rendered: dict[str, list[Manifest]],
+) -> None:
+    """Without TMPDIR podman writes a new container's storage files to /var/tmp, on the
+    read-only root: every `podman run` failed on the real bed."""
+    for name, objects in rendered.items():
+        for spec in pod_specs(objects):
+            tmpdir = env_of(spec["containers"][0]).get("TMPDIR")
+            assert tmpdir == ("/tmp" if "podman" in name else None), name
+            if tmpdir:
+                assert {"name": "tmp", "mountPath": "/tmp"} in spec["containers"][0][
+                    "volumeMounts"], name
