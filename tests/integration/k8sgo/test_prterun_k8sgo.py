@@ -18,6 +18,7 @@ descriptors and threads back to what they were).
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,13 +32,19 @@ from tests.fixtures.k8sgo import wait_nothing_left
 pytestmark = [pytest.mark.cluster, pytest.mark.mpi]
 
 
+# A checkout under /tmp (a clone made there) is bound back into each pod's private /tmp, at
+# its own path (kube_pmix/local/pause.py): the pods run it. That entry is not a job's.
+REPO = Path(__file__).resolve().parents[3]
+CHECKOUT_IN_TMP = {REPO.relative_to("/tmp").parts[0]} if REPO.is_relative_to("/tmp") else set()
+
+
 def session_files(cluster: Any, pods: list[str]) -> dict[str, str]:
     """Per pod, what its private /tmp and /dev/shm still hold."""
     found = {}
     for pod in pods:
         listed = cluster.pod_exec(pod, "ls -A /tmp /dev/shm", user="root").stdout
         entries = [line for line in listed.splitlines()
-                   if line.strip() and not line.endswith(":")]
+                   if line.strip() and not line.endswith(":") and line not in CHECKOUT_IN_TMP]
         if entries:
             found[pod] = " ".join(entries)
     return found
