@@ -51,17 +51,22 @@ demo: deps wheelhouse prrte-k8sgo
 	$(VENV)/bin/kube-pmix demo
 
 # The launchers' suites run first, in random order (pytest-random-order: modules and the
-# tests in each shuffled; the seed is in the header, --random-order-seed=N repeats it), so
+# tests in each shuffled; the seed is in the header and in the failure summary,
+# `make test RANDOM_ORDER_SEED=N` repeats it), so
 # a test that passes only after another (a master left running) shows; then the rest.
 RANDOM_ORDER_TESTS := tests/unit/launchers tests/integration/kubexec
+RANDOM_ORDER_SEED  ?= $(shell python3 -c 'import random; print(random.randrange(1000000))')
 
 test: deps checkov-venv prrte-k8sgo k8s fuse-plugin
 	mkdir -p test-results
-	$(PY) -m pytest -ra --random-order --junitxml=test-results/junit-random-order.xml \
+	$(PY) -m pytest -ra --random-order-seed=$(RANDOM_ORDER_SEED) --junitxml=test-results/junit-random-order.xml \
 		$(RANDOM_ORDER_TESTS) $(PYTEST_ARGS); first=$$?; \
 	$(PY) -m pytest -ra --junitxml=test-results/junit.xml \
 		$(addprefix --ignore=,$(RANDOM_ORDER_TESTS)) $(PYTEST_ARGS); rest=$$?; \
-	[ $$first -eq 0 ] && [ $$rest -eq 0 ]
+	[ $$first -eq 0 ] && [ $$rest -eq 0 ] || { \
+		echo "== what failed (random-order seed $(RANDOM_ORDER_SEED)) =="; \
+		python3 scripts/junit-failures.py test-results/junit-random-order.xml \
+			test-results/junit.xml; exit 1; }
 
 unit: venv
 	$(PY) -m pytest -ra tests/unit $(PYTEST_ARGS)
