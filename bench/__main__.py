@@ -9,8 +9,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ("kubexec", "guard", "wrap", "launch", "prterun", "scale", "prterun_ssh", "stream",
-              "k8s")
+BENCHMARKS = ("kubexec", "guard", "wrap", "launch", "prterun", "detach", "scale", "prterun_ssh",
+              "stream", "k8s")
 # a benchmark that prints several summary lines (one per size) starts them so
 MULTI = {"prterun_ssh": "prterun-ssh N="}
 

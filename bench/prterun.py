@@ -4,10 +4,12 @@
     BENCH_PRTERUN_SIZES=8,32,128 (default)   BENCH_PRTERUN_ROUNDS=3 (default)
     BENCH_PRTERUN_PHASES=3 (rounds of the phase account at the largest N; 0: none)
 
-All three use the PRRTE built by `make prrte-k8sgo` (3.0.8 + OpenPMIx 5.0.5),
+All use the PRRTE built by `make prrte-k8sgo` (3.0.8 + OpenPMIx 5.0.5),
 so only the daemon launch differs, timed inside the login pod as the pod user:
 
     k8sgo          plm/k8sgo: one basic_launcher starts every prted (exec API)
+    k8sgo+detach   the same with plm_k8sgo_detach: the sessions end once the daemons
+                   are wired up (the cost of asking for it)
     ssh+kubexec    flat plm/ssh, one `kubexec POD CMD` per daemon
     ssh+kubectl    flat plm/ssh, one `kubectl exec POD -- /bin/sh -c CMD` per daemon
                    (the seed's kubexec.sh)
@@ -43,7 +45,7 @@ RESULTS = REPO / "bench" / "results" / "prterun.json"
 PREFIX = REPO / "build" / "prrte-k8sgo" / "install"
 # per run: another checkout's bench on this machine must not be taken down by ours
 CLUSTER = f"kp-bench-prterun-{os.getpid() % 100000}"
-VARIANTS = ("k8sgo", "ssh+kubexec", "ssh+kubectl")
+VARIANTS = ("k8sgo", "k8sgo+detach", "ssh+kubexec", "ssh+kubectl")
 STARTED = re.compile(r"(\d+) daemons started over k8s in ([0-9.]+) s")
 # the seed's kubexec.sh, as DESIGN.md quotes it (no -i: no stdin)
 KUBECTL_AGENT = '#!/bin/sh\npod=$1; shift\nexec kubectl exec "$pod" -- /bin/sh -c "$*"\n'
@@ -54,12 +56,13 @@ def sizes() -> list[int]:
                    if s.strip()})
 
 
-def command(variant: str, hostfile: Path, agent: Path) -> str:
+def command(variant: str, hostfile: Path, agent: Path, app: str = "hostname") -> str:
     """The bash command line for one run (pure)."""
-    run = f"prterun --hostfile {hostfile} --map-by ppr:1:node hostname"
+    run = f"prterun --hostfile {hostfile} --map-by ppr:1:node {app}"
     base = f"export PRTE_PREFIX={PREFIX} PATH={PREFIX}/bin:$PATH; "
-    if variant == "k8sgo":
-        return (base + "export PRTE_MCA_plm=k8sgo "
+    if variant.startswith("k8sgo"):
+        detach = " PRTE_MCA_plm_k8sgo_detach=true" if variant == "k8sgo+detach" else ""
+        return (base + f"export PRTE_MCA_plm=k8sgo{detach} "
                 "PRTE_MCA_plm_k8sgo_launch_script=$(command -v basic_launcher); " + run)
     agent_cmd = "kubexec" if variant == "ssh+kubexec" else str(agent)
     return (base + f"export PRTE_MCA_plm=ssh PRTE_MCA_plm_ssh_agent={agent_cmd} "
@@ -153,6 +156,7 @@ def main(argv: list[str]) -> int:
         "n": max(sizes()),
         "ssh_kubectl_over_k8sgo": top["ssh+kubectl"]["median_s"] / k8sgo,
         "ssh_kubexec_over_k8sgo": top["ssh+kubexec"]["median_s"] / k8sgo,
+        "k8sgo_detach_over_k8sgo": top["k8sgo+detach"]["median_s"] / k8sgo,
         "k8sgo_launcher_share": top["k8sgo"]["launcher_median_s"] / k8sgo,
     }
     write_json(RESULTS, {
@@ -166,7 +170,8 @@ def main(argv: list[str]) -> int:
         RESULTS.with_name("prterun-phases.md").write_text(phases["table"])
         sys.stdout.write(phases["table"])
     print(f"prterun N={summary['n']}: ssh+kubectl/k8sgo={summary['ssh_kubectl_over_k8sgo']:.2f} "
-          f"ssh+kubexec/k8sgo={summary['ssh_kubexec_over_k8sgo']:.2f}")
+          f"ssh+kubexec/k8sgo={summary['ssh_kubexec_over_k8sgo']:.2f} "
+          f"k8sgo+detach/k8sgo={summary['k8sgo_detach_over_k8sgo']:.2f}")
     return 0
 
 

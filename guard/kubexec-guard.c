@@ -13,6 +13,8 @@
  *     H          heartbeat: kubexec is alive
  *     S <signo>  deliver signal <signo> (1 byte) to the command's group
  *     K          kubexec is leaving: end the whole tree now
+ *     X          detach (only with --detachable): leave the command running and
+ *                end the session with status 0
  *
  * The guard starts COMMAND in a new session (its own process group) with a
  * pipe as its stdin and the guard's own stdout/stderr (no copying); it is a
@@ -49,6 +51,21 @@
  * process started by the exec forks the guard, relays the signals it gets to
  * it, and exits with its status; the guard learns of the sentinel's death
  * through PR_SET_PDEATHSIG and ends the tree as for a lost session.
+ *
+ * Detaching (--detachable, the k8sgo launcher's `--detach-on-signal`): a launch
+ * holds one exec session per daemon through the API server for the job's life,
+ * which at ten thousand pods is the control plane's load (docs/scaling.md). Once
+ * PRRTE's daemons are wired up they need no session: each lives by its own TCP
+ * connection to its parent and exits when that breaks. So on an X record the
+ * guard stops watching the session (no more heartbeats, stdin or sentinel),
+ * moves to a session of its own, gives the exec its streams back and has the
+ * sentinel exit 0: the exec ends cleanly and the command runs on, still reaped
+ * and tidied by the guard. For that the command must not write to the exec's
+ * streams itself (they would hold the exec open, and fail it once it ends): with
+ * --detachable its stdout and stderr are pipes the guard relays, to the exec
+ * until the detach and to /dev/null after it. A daemon's own output is a few
+ * lines (its ranks' output goes to prterun over PRRTE's connections), so the
+ * relay writes block: no buffering of our own.
  *
  * C rather than Python: it starts once per remote command in every pod, and
  * the Python guard's interpreter start and imports alone cost ~60 ms of CPU.
@@ -96,15 +113,19 @@
 
 static const char USAGE[] =
     "usage: kubexec-guard [--heartbeat-timeout SECONDS] [--grace SECONDS] [--env NAME=VALUE]...\n"
-    "                     -- COMMAND...\n"
+    "                     [--detachable] -- COMMAND...\n"
     "Runs COMMAND for kubexec; stdin must carry kubexec's framed records.\n"
-    "--env adds NAME=VALUE to COMMAND's environment (no env(1) to start in between).\n";
+    "--env adds NAME=VALUE to COMMAND's environment (no env(1) to start in between).\n"
+    "--detachable relays COMMAND's output, so that an X record can end the session\n"
+    "and leave COMMAND running.\n";
 
 /* Signals relayed to the command's group when the guard itself gets them. */
 static const int RELAYED[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
 #define NRELAYED (sizeof RELAYED / sizeof RELAYED[0])
 /* What the guard gets when the sentinel above it dies (PR_SET_PDEATHSIG). */
 #define DEATH_SIGNAL SIGUSR2
+/* What the guard sends the sentinel at a detach: exit 0, the exec is done. */
+#define RELEASE_SIGNAL SIGUSR1
 
 struct guard {
     double heartbeat_timeout; /* <= 0: no deadline */
@@ -127,6 +148,10 @@ struct guard {
     size_t head_len;
     uint32_t payload_left;
     int signo;                /* first payload byte of an S record, -1 if none yet */
+    int detachable;           /* --detachable: out[] relay the command's output */
+    int out[2];               /* read ends of the command's stdout/stderr pipes, -1: none */
+    int detached;             /* an X record came: the session is no longer ours */
+    pid_t sentinel;           /* the exec's process, our parent; 0 if there is none */
 };
 
 static double now(void)
@@ -351,7 +376,7 @@ static int queue(struct guard *g, const char *data, size_t len)
 }
 
 enum verdict { GO_ON, SESSION_LOST, BAD_RECORD, KILL_REQUESTED, NO_MEMORY, NO_HEARTBEAT,
-               SENTINEL_KILLED };
+               SENTINEL_KILLED, DETACH };
 
 /* Decode what arrived; D payloads stream straight into the pending buffer. */
 static enum verdict feed(struct guard *g, const char *buf, size_t len)
@@ -367,7 +392,7 @@ static enum verdict feed(struct guard *g, const char *buf, size_t len)
                 break;
             g->payload_left = (uint32_t)g->head[1] << 24 | (uint32_t)g->head[2] << 16
                               | (uint32_t)g->head[3] << 8 | g->head[4];
-            if (!strchr("DEHSK", g->head[0]) || g->head[0] == '\0'
+            if (!strchr(g->detachable ? "DEHSKX" : "DEHSK", g->head[0]) || g->head[0] == '\0'
                 || g->payload_left > MAX_PAYLOAD)
                 return BAD_RECORD;
             g->signo = -1;
@@ -397,6 +422,8 @@ static enum verdict feed(struct guard *g, const char *buf, size_t len)
             break;
         case 'K':
             return KILL_REQUESTED;
+        case 'X':
+            return DETACH; /* whatever follows is not for us */
         }
     }
     return GO_ON;
@@ -419,7 +446,7 @@ static enum verdict read_stdin(struct guard *g, double *deadline)
 
 /* ---- start-up and the event loop ------------------------------------- */
 
-static int spawn(struct guard *g, int stdin_fd)
+static int spawn(struct guard *g, int stdin_fd, const int out_fds[2])
 {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
@@ -432,6 +459,9 @@ static int spawn(struct guard *g, int stdin_fd)
         sigaddset(&defaults, RELAYED[i]);
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_adddup2(&fa, stdin_fd, 0);
+    for (int k = 0; k < 2; k++)
+        if (out_fds[k] >= 0)
+            posix_spawn_file_actions_adddup2(&fa, out_fds[k], k + 1);
     posix_spawnattr_init(&attr);
     posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK
                                         | POSIX_SPAWN_SETSIGDEF);
@@ -490,6 +520,7 @@ static void say_why(const struct guard *g, enum verdict v)
                 g->what);
         break;
     case GO_ON:
+    case DETACH:
         break;
     }
 }
@@ -528,6 +559,58 @@ static int output_backed_up(void)
     return 0;
 }
 
+/* --detachable: pass what the command wrote on to our stdout/stderr (the exec's until
+ * a detach, /dev/null after it). Blocking writes, as the command's own would be. */
+static void relay(struct guard *g, int k)
+{
+    static char buf[READ_CHUNK];
+    ssize_t n = read(g->out[k], buf, sizeof buf);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) {
+        close(g->out[k]);
+        g->out[k] = -1;
+        return;
+    }
+    for (ssize_t off = 0; off < n;) {
+        ssize_t w = write(k + 1, buf + off, (size_t)(n - off));
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break; /* the exec's stream is gone: drop the rest, keep draining */
+        off += w;
+    }
+}
+
+/* Relay whatever the command's pipes hold now (the command has exited). */
+static void relay_rest(struct guard *g)
+{
+    for (int k = 0; k < 2; k++) {
+        while (g->out[k] >= 0) {
+            struct pollfd p = {.fd = g->out[k], .events = POLLIN};
+            if (poll(&p, 1, 0) <= 0)
+                break;
+            relay(g, k);
+        }
+    }
+}
+
+/* The X record: the session is no longer the command's lifeline (see the top). */
+static void detach(struct guard *g)
+{
+    prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0); /* the sentinel's exit is ours to ask for now */
+    setsid(); /* out of the exec's process group: what ends that group is not for us */
+    int null = open("/dev/null", O_RDWR);
+    for (int fd = 0; fd < 3 && null >= 0; fd++)
+        dup2(null, fd); /* nothing of ours holds the exec's streams open */
+    if (null > 2)
+        close(null);
+    g->detached = 1;
+    g->sentinel_gone = 0;
+    if (g->sentinel > 0)
+        kill(g->sentinel, RELEASE_SIGNAL);
+}
+
 static int run(struct guard *g)
 {
     double deadline = g->heartbeat_timeout > 0 ? now() + g->heartbeat_timeout : 0;
@@ -545,24 +628,34 @@ static int run(struct guard *g)
             deadline = now() + g->heartbeat_timeout; /* reading again: a fresh start */
         held = holding;
         int blind = holding && g->lookahead;
-        struct pollfd p[3] = {
+        struct pollfd p[5] = {
             {.fd = g->sigfd, .events = POLLIN},
-            {.fd = 0, .events = holding ? POLLRDHUP : POLLIN},
+            {.fd = g->detached ? -1 : 0, .events = holding ? POLLRDHUP : POLLIN},
             {.fd = g->pipe_w >= 0 && g->pending_len ? g->pipe_w : -1, .events = POLLOUT},
+            {.fd = g->out[0], .events = POLLIN},
+            {.fd = g->out[1], .events = POLLIN},
         };
         enum verdict why = GO_ON;
-        if (poll(p, 3, deadline > 0 && !blind ? ms_until(deadline) : -1) > 0) {
+        if (poll(p, 5, deadline > 0 && !blind ? ms_until(deadline) : -1) > 0) {
             if (p[1].revents && holding)
                 g->writer_gone = 1; /* what is left is bounded by the kernel's buffer */
             else if (p[1].revents)
                 why = read_stdin(g, &deadline);
             if (p[2].revents)
                 flush(g);
+            for (int k = 0; k < 2; k++)
+                if (p[3 + k].revents)
+                    relay(g, k);
             if (p[0].revents)
                 drain_signals(g, 1);
         }
         reap(g);
-        if (why == GO_ON && g->sentinel_gone)
+        if (why == DETACH) {
+            detach(g);
+            deadline = 0; /* no heartbeats from now on */
+            continue;
+        }
+        if (why == GO_ON && g->sentinel_gone && !g->detached)
             why = SENTINEL_KILLED;
         if (why == GO_ON && deadline > 0 && !blind && now() >= deadline) {
             int backed_up = output_backed_up();
@@ -585,6 +678,12 @@ static int run(struct guard *g)
         }
     }
     close_pipe(g); /* no more stdin for leftovers: let them see EOF */
+    relay_rest(g);
+    for (int k = 0; k < 2; k++) /* leftovers writing now get EPIPE; they are ended anyway */
+        if (g->out[k] >= 0) {
+            close(g->out[k]);
+            g->out[k] = -1;
+        }
     if (!wait_children(g, LINGER_S)) {
         say("kubexec-guard: %s exited but left processes running for %g s: "
                    "ending them\n", g->what, LINGER_S);
@@ -631,19 +730,33 @@ static void relay_to_guard(int signo)
         kill(guard_pid, signo);
 }
 
+static void released(int signo)
+{
+    (void)signo;
+    _exit(0); /* the guard detached: the exec is done, the command runs on */
+}
+
 /* Split into the sentinel (this process, the one the exec started: it only relays
  * signals to the guard and exits with its status) and the guard (the child, which
  * returns 0 here and goes on). In the guard, returns non-zero when the sentinel is
  * already gone. */
-static int sentinel(void)
+static int sentinel(pid_t *sentinel_pid)
 {
     pid_t parent = getpid();
+    /* before the fork: the guard may ask for the release at any time after it */
+    struct sigaction release = {.sa_handler = released};
+    sigemptyset(&release.sa_mask);
+    sigaction(RELEASE_SIGNAL, &release, NULL);
     pid_t pid = fork();
-    if (pid < 0)
+    if (pid < 0) {
+        signal(RELEASE_SIGNAL, SIG_DFL);
         return 0; /* no sentinel: guard the command as before, from the exec's process */
+    }
     if (pid == 0) {
+        signal(RELEASE_SIGNAL, SIG_DFL);
         if (prctl(PR_SET_PDEATHSIG, DEATH_SIGNAL, 0, 0, 0) < 0 || getppid() != parent)
             return EXIT_LOST; /* killed before we could tell: nothing was started yet */
+        *sentinel_pid = parent;
         return 0;
     }
     guard_pid = pid;
@@ -665,7 +778,8 @@ static int sentinel(void)
 
 int main(int argc, char **argv)
 {
-    struct guard g = {.heartbeat_timeout = 20.0, .grace = 2.0, .pipe_w = -1, .sigfd = -1};
+    struct guard g = {.heartbeat_timeout = 20.0, .grace = 2.0, .pipe_w = -1, .sigfd = -1,
+                      .out = {-1, -1}};
     int i = 1;
     if (argc > 1 && (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help"))) {
         fputs(USAGE, stdout);
@@ -677,7 +791,10 @@ int main(int argc, char **argv)
             i++;
             break;
         }
-        if (!strcmp(arg, "--env")) {
+        if (!strcmp(arg, "--detachable")) {
+            g.detachable = 1;
+            i++;
+        } else if (!strcmp(arg, "--env")) {
             /* the launcher's per-daemon settings (PRTE_ESS_K8SGO_ID): one exec fewer per
              * daemon than `env NAME=VALUE COMMAND` */
             const char *eq = i + 1 < argc ? strchr(argv[i + 1], '=') : NULL;
@@ -722,7 +839,7 @@ int main(int argc, char **argv)
     sigemptyset(&mask);
     sigaddset(&mask, DEATH_SIGNAL);
     sigprocmask(SIG_BLOCK, &mask, NULL); /* queued from the fork on, read from the signalfd */
-    int lost = sentinel();
+    int lost = sentinel(&g.sentinel);
     if (lost)
         return lost;
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); /* best effort, as before */
@@ -735,15 +852,24 @@ int main(int argc, char **argv)
     signal(SIGCHLD, SIG_DFL); /* SIG_IGN would reap children behind our back */
     sigprocmask(SIG_BLOCK, &mask, NULL);
 
-    int fds[2], err = 0;
+    int fds[2], outs[2][2] = {{-1, -1}, {-1, -1}}, err = 0;
     g.sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-    if (g.sigfd < 0 || pipe2(fds, O_CLOEXEC) < 0)
+    if (g.sigfd < 0 || pipe2(fds, O_CLOEXEC) < 0
+        || (g.detachable && (pipe2(outs[0], O_CLOEXEC) < 0 || pipe2(outs[1], O_CLOEXEC) < 0)))
         err = errno;
     else {
-        err = spawn(&g, fds[0]);
+        int out_fds[2] = {outs[0][1], outs[1][1]};
+        err = spawn(&g, fds[0], out_fds);
         close(fds[0]);
         g.pipe_w = fds[1];
         fcntl(g.pipe_w, F_SETFL, O_NONBLOCK);
+        for (int k = 0; k < 2; k++) {
+            if (outs[k][1] >= 0)
+                close(outs[k][1]);
+            g.out[k] = outs[k][0];
+            if (g.out[k] >= 0)
+                fcntl(g.out[k], F_SETFL, O_NONBLOCK);
+        }
     }
     if (err) {
         dprintf(2, "kubexec-guard: cannot run %s: %s\n", g.command[0], strerror(err));

@@ -9,6 +9,8 @@ is a 1-byte kind, a 4-byte big-endian length and the payload.
     H             heartbeat: kubexec is alive (also keeps idle sessions open)
     S <signo>     deliver signal number <signo> (1 byte) to the command's group
     K             kubexec is leaving: end the whole tree now (TERM, then KILL)
+    X             detach: leave the command running, end the session with status 0
+                  (only a guard started with --detachable takes it)
 
 kubexec encodes with this module; the guard in the pod is C
 (guard/kubexec-guard.c) and decodes the same bytes: change both together.
@@ -20,8 +22,8 @@ from __future__ import annotations
 import struct
 from typing import Iterator, Mapping, Optional, Sequence
 
-DATA, EOF, HEARTBEAT, SIGNAL, KILL = b"D", b"E", b"H", b"S", b"K"
-KINDS = frozenset((DATA, EOF, HEARTBEAT, SIGNAL, KILL))
+DATA, EOF, HEARTBEAT, SIGNAL, KILL, DETACH = b"D", b"E", b"H", b"S", b"K", b"X"
+KINDS = frozenset((DATA, EOF, HEARTBEAT, SIGNAL, KILL, DETACH))
 _HEAD = struct.Struct(">cI")
 HEADER_SIZE = _HEAD.size
 MAX_PAYLOAD = 1 << 20
@@ -74,11 +76,15 @@ def guard_argv(
     guard: str = GUARD_COMMAND,
     grace: Optional[float] = None,
     env: Optional[Mapping[str, str]] = None,
+    detachable: bool = False,
 ) -> list[str]:
-    """The remote argv that runs `command` under the guard, `env` added to its environment."""
+    """The remote argv that runs `command` under the guard, `env` added to its environment;
+    `detachable`: a DETACH record may later end the session and leave `command` running."""
     argv = [guard, "--heartbeat-timeout", _num(heartbeat_timeout)]
     if grace is not None:
         argv += ["--grace", _num(grace)]
+    if detachable:
+        argv.append("--detachable")
     for name, value in (env or {}).items():
         argv += ["--env", f"{name}={value}"]
     return argv + ["--", *command]

@@ -288,6 +288,9 @@ class ExecProcess:
         """No guard, so nobody in the pod to ask: `abort` is all there is."""
         return False
 
+    def detach(self) -> bool:
+        return False
+
     def abort(self) -> None:
         self._closed = True
         self._writer.close()
@@ -369,6 +372,13 @@ class GuardedProcess:
         self.inner.write(wire.encode(wire.KILL))
         return True
 
+    def detach(self) -> bool:
+        """The guard's DETACH record (a guard started `detachable` only): the session ends
+        with status 0 and the command runs on; no heartbeats are due after it."""
+        self._stop()
+        self.inner.write(wire.encode(wire.DETACH))
+        return True
+
     def abort(self) -> None:
         self._stop()
         self.inner.abort()
@@ -398,6 +408,7 @@ class RemoteProcess(Protocol):
     def close_stdin(self) -> None: ...
     def send_signal(self, signo: int) -> bool: ...
     def kill_tree(self) -> bool: ...  # False: this transport cannot (no guard)
+    def detach(self) -> bool: ...  # False: this transport cannot (no guard)
     def abort(self) -> None: ...
     async def wait(self) -> int: ...
     async def run(self, check: bool = False) -> CompletedProcess: ...
@@ -417,6 +428,7 @@ async def open_guarded(
     stderr: Optional[Sink] = None,
     flow: Optional[Flow] = None,
     env: Optional[Mapping[str, str]] = None,
+    detachable: bool = False,
 ) -> GuardedProcess:
     """Start `command` under the in-pod guard, with `env` added to its environment; stdin is
     always open (it carries the records).
@@ -427,7 +439,7 @@ async def open_guarded(
     inner = await session.open_exec(
         pod,
         wire.guard_argv(command, heartbeat_timeout if heartbeat_interval > 0 else 0, guard,
-                        env=env),
+                        env=env, detachable=detachable),
         namespace=namespace,
         container=container,
         stdin=True,

@@ -51,6 +51,8 @@ _EXIT_FOR: dict[type, int] = {
 }
 DEFAULTS = Settings()
 SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+# With --detachable: end every session, leave the daemons running (plm/k8sgo sends it).
+DETACH_SIGNAL = signal.SIGUSR1
 # How long our daemons' output may still take to reach a slow reader once all have ended.
 FLUSH_WAIT = 5.0
 # After a set-up step that timed out: which setting bounds it.
@@ -68,6 +70,9 @@ SIGINT and SIGHUP end them all and the launcher exits within 5 s.
 With --lifeline-fd (plm/k8sgo passes one) any daemon exit, status 0 too,
 is a failure until the lifeline's EOF; after it the daemons get {END_WAIT:g} s
 to exit by themselves before they are ended.
+With --detachable, SIGUSR1 detaches: every guard ends its session with
+status 0 and leaves its daemon running (plm/k8sgo sends it once PRRTE's
+daemons are wired up, with plm_k8sgo_detach); the launcher then exits 0.
 
 \b
 Exit statuses:
@@ -155,6 +160,9 @@ WORKERS = _Workers()
               help="Let the other daemons run when one fails.")
 @click.option("--lifeline-fd", type=click.IntRange(0), metavar="FD", **_env("LIFELINE_FD"),
               help="A pipe from the caller: EOF means it is ending the daemons (or is gone).")
+@click.option("--detachable", is_flag=True, **_env("DETACHABLE"),
+              help="Start the guards detachable: SIGUSR1 then ends every session and "
+                   "leaves the daemons running.")
 @click.option("--trace", metavar="FILE", **_env("TRACE"),
               help="Append a JSON line per event (daemon set-up, open, exit...) to FILE.")
 @click.option("--workers", type=WORKERS, default="auto", show_default=True, **_env("WORKERS"),
@@ -295,11 +303,13 @@ class Run:
             watch_lifeline(loop, settings.lifeline_fd, engine.caller_ending)
         for signo in SIGNALS:
             loop.add_signal_handler(signo, engine.stop, signo)
+        if settings.detachable:
+            loop.add_signal_handler(DETACH_SIGNAL, engine.detach)
         try:
             outcomes = await engine.run()
             self.trace(ev.END, **ev.own_usage(), **transport.stats())
         finally:
-            for signo in SIGNALS:
+            for signo in (*SIGNALS, DETACH_SIGNAL):
                 loop.remove_signal_handler(signo)
             if settings.lifeline_fd is not None:
                 loop.remove_reader(settings.lifeline_fd)
@@ -316,6 +326,9 @@ class Run:
         for line in failure_lines(outcomes):
             _error(line)
         ended = sum(1 for o in outcomes if o.ended_by_us)
+        detached = sum(1 for o in outcomes if o.detached)
+        if detached and not self.quiet:
+            _error(f"detached from {detached} daemons: they run on without their sessions")
         if not self.quiet:
             if engine.signalled is not None:
                 _error(f"{signal.Signals(engine.signalled).name}: ended {ended} daemons")
@@ -368,6 +381,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         error(f"--lifeline-fd {settings.lifeline_fd}: not an open descriptor")
         return EXIT_USAGE
 
+    if settings.detachable:
+        # a detach before the daemons run has nothing to end; it must not kill us either
+        signal.signal(DETACH_SIGNAL, signal.SIG_IGN)
     tracer = _open_trace(settings.trace)
     run = Run(settings, [], daemon, quiet, tracer or ev.no_trace)
     try:
@@ -400,7 +416,8 @@ def _in_workers(run: Run, transport: Transport, workers: int) -> int:
 
     status = run_workers(shards(len(run.hosts), workers), work, say,
                          lambda s: started_line(len(run.hosts), run.settings.transport, s,
-                                                workers))
+                                                workers),
+                         relayed=(DETACH_SIGNAL,) if run.settings.detachable else ())
     run.trace(ev.END, **ev.own_usage(children=True), workers=workers)
     return status
 

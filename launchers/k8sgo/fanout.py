@@ -21,6 +21,11 @@ the others still run `END_WAIT` seconds later has failed too (prterun would
 wait forever for its callback). The wait is there because PRRTE can also end
 the daemons without telling the caller first (pterm's halt goes to every daemon
 at once): then they all exit 0 within it.
+
+Detachable (`--detachable`): once the caller has wired its daemons up it may ask
+us to `detach`: every guard gets a DETACH record and ends its session with
+status 0, the daemon running on; a session that ends so is a detached daemon,
+not a failure, and when all have, the launch is over.
 """
 
 from __future__ import annotations
@@ -55,6 +60,7 @@ class Outcome(NamedTuple):
     started: bool = False
     ended_by_us: bool = False  # ended (or never started) because of a teardown
     premature: bool = False  # exited 0 while the caller still needed it (supervised)
+    detached: bool = False  # its session ended at our DETACH record: the daemon runs on
 
     @property
     def failed(self) -> bool:
@@ -105,6 +111,7 @@ class Fanout:
         self.stop_reason: Optional[str] = None
         self.started = 0
         self.caller_ended = False  # the caller closed the lifeline
+        self.detaching = False  # the caller asked for the sessions to end (detach)
         self._stopping = False
         self._procs: dict[int, RemoteProcess] = {}  # daemons still running
         self._tasks: list[asyncio.Task[Outcome]] = []
@@ -151,6 +158,16 @@ class Fanout:
         for task in self._tasks:
             task.cancel()  # set-ups still hanging, sessions that did not wind up
 
+    def detach(self) -> None:
+        """The caller's daemons are wired up: end every session, leave every daemon running
+        (a daemon whose set-up is still under way is detached as its session opens)."""
+        if self.detaching or self._winding_down:
+            return
+        self.detaching = True
+        self.trace(ev.DETACH, sessions=len(self._procs))
+        for proc in self._procs.values():
+            proc.detach()
+
     def caller_ending(self) -> None:
         """The caller is ending the daemons (or is gone): exits are expected from now on.
 
@@ -171,7 +188,8 @@ class Fanout:
         return self._stopping or self.caller_ended
 
     def _failed(self) -> None:
-        if not self.keep_going and not self.caller_ended:
+        # after a detach the other guards listen no more: the job's end is PRRTE's to make
+        if not self.keep_going and not self.caller_ended and not self.detaching:
             self.stop()
 
     async def _one(self, i: int, host: str, sem: asyncio.Semaphore) -> Outcome:
@@ -200,6 +218,8 @@ class Fanout:
         ended_here = self._winding_down
         if ended_here:
             _end(proc)  # its set-up finished after the teardown (or the caller's end) began
+        elif self.detaching:
+            proc.detach()
         try:
             status = await proc.wait()
         except asyncio.CancelledError:
@@ -216,12 +236,13 @@ class Fanout:
             self._procs.pop(i, None)
         self.trace(ev.EXIT, i=i, status=status)
         by_us = self._stopping or ended_here
+        detached = self.detaching and status == 0 and not by_us
         premature = (self.supervised and status == 0 and not self._winding_down
-                     and not await self._an_end_follows())
+                     and not detached and not await self._an_end_follows())
         if status != 0 or premature:
             self._failed()
         return Outcome(i, host, status=status, started=True, ended_by_us=by_us and status != 0,
-                       premature=premature)
+                       premature=premature, detached=detached)
 
     async def _an_end_follows(self) -> bool:
         """A daemon exited 0 on its own: is it the first of an orderly end (the caller's EOF

@@ -38,6 +38,9 @@ class Settings(NamedTuple):
     # Launcher processes, each holding a slice of the daemons (launchers.k8sgo.workers);
     # 0: one per thousand daemons, up to the CPUs we may use.
     workers: int = 0
+    # The daemons' guards can detach (kubexec-guard --detachable): DETACH_SIGNAL then ends
+    # every session and leaves the daemons running (docs/scaling.md, closing the sessions).
+    detachable: bool = False
 
 
 ID_VARIABLE = "PRTE_ESS_K8SGO_ID"

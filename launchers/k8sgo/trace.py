@@ -32,6 +32,7 @@ OPEN = "open"            # daemon i's session is open: its command runs in the p
 FAILED = "failed"        # daemon i could not be started, or its session broke
 EXIT = "exit"            # daemon i ended with status s
 CALLER_END = "caller-end"  # the lifeline's EOF: the caller is ending the daemons
+DETACH = "detach"        # the caller asked us to end every session, the daemons running on
 STOP = "stop"            # we are ending the daemons (reason: signal, failure, caller)
 END = "end"              # every daemon has ended; our CPU and peak RSS so far
 

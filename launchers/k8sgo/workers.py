@@ -8,7 +8,8 @@ holding a contiguous slice of the daemons (ids unchanged: line i is still
 PRTE_ESS_K8SGO_ID=i), each with its own event loop, connections and output
 threads, all resuming the TLS session the pod list opened. The parent:
 
-- forwards SIGTERM, SIGINT and SIGHUP to every worker (each ends its daemons);
+- forwards SIGTERM, SIGINT and SIGHUP to every worker (each ends its daemons),
+  and the `relayed` signals (the detach) without taking them as an end;
 - ends the other workers when one ends by itself with a failure (a PRRTE job
   cannot run with a daemon missing: the same rule as within one worker);
 - prints the one progress line once every worker said its slice is started;
@@ -66,11 +67,12 @@ def _status(wait_status: int) -> int:
 
 
 def run_workers(slices: Sequence[range], work: Callable[[range, Callable[[], None]], int],
-                say: Callable[[str], None], started_line: Callable[[float], str]) -> int:
+                say: Callable[[str], None], started_line: Callable[[float], str],
+                relayed: Sequence[int] = ()) -> int:
     """Fork one process per slice running `work(slice, started)` (its exit status; it calls
     `started()` once its whole slice runs); supervise them as the module says."""
     ready_r, ready_w = os.pipe()
-    handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    handled = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, *relayed)
     # blocked while forking: a signal now must reach workers that exist, not half of them
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, handled)
     begun = time.monotonic()
@@ -83,7 +85,8 @@ def run_workers(slices: Sequence[range], work: Callable[[range, Callable[[], Non
                 os.close(ready_r)
                 _die_with_parent()
                 for signo in handled:
-                    signal.signal(signo, signal.SIG_DFL)
+                    # a relayed signal before the worker's loop handles it: not an end
+                    signal.signal(signo, signal.SIG_IGN if signo in relayed else signal.SIG_DFL)
                 signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
 
                 def started() -> None:
@@ -98,7 +101,8 @@ def run_workers(slices: Sequence[range], work: Callable[[range, Callable[[], Non
     got: list[int] = []
 
     def forward(signo: int, _frame: object) -> None:
-        got.append(signo)
+        if signo not in relayed:
+            got.append(signo)
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signo)

@@ -8,17 +8,23 @@ and any further `plm_k8sgo_<name>` settings, as a user of the paper's images typ
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 from typing import Mapping
+
+import pytest
 
 from kube_pmix.local.layout import POD_BASIC_LAUNCHER
 
 LAUNCHER_NAME = "basic_launcher"
 HOSTFILE_GLOB = "/tmp/prte-k8sgo-hosts.*"
+# How long a job may take to end once it has been told (or has lost a part).
+ENDS_WITHIN = 30.0
 
 
 def k8sgo_prologue(mca: Mapping[str, str] = {}, env: Mapping[str, str] = {}) -> str:
@@ -105,3 +111,41 @@ def kill_in_pod(cluster, pod: str, comm: str, sig: int = signal.SIGKILL) -> list
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
     return pids
+
+
+def in_login(cluster, command: str, timeout: float = ENDS_WITHIN):
+    return cluster.pod_exec(cluster.login_pod, ["/bin/bash", "-c", command], timeout=timeout)
+
+
+def end_job(cluster) -> None:
+    """After a test that failed: no prterun of ours may outlive it."""
+    kill_in_pod(cluster, cluster.login_pod, "prterun")
+
+
+class Background:
+    """A prterun started in the login pod; `wait(within)` its result, or fail the test."""
+
+    def __init__(self, cluster, command: str) -> None:
+        self.cluster = cluster
+        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+        self.future = self.pool.submit(in_login, cluster, command, 300)
+
+    def wait(self, within: float, what: str) -> subprocess.CompletedProcess[str]:
+        try:
+            return self.future.result(timeout=within)
+        except concurrent.futures.TimeoutError:
+            end_job(self.cluster)
+            pytest.fail(f"prterun did not exit within {within:.0f} s after {what}")
+        finally:
+            self.pool.shutdown(wait=True)
+
+
+def start_sleeping_job(cluster, hosts: list[str], prologue: str = "") -> Background:
+    """`sleep 60` on each host, once every rank runs."""
+    job = Background(cluster, (prologue or k8sgo_prologue())
+                     + f"prterun --host {','.join(hosts)} --map-by ppr:1:node sleep 60")
+    running = wait_for(lambda: len(pids_named(cluster, hosts, "sleep")) == len(hosts), 60)
+    if not running:
+        end_job(cluster)
+        pytest.fail(f"the ranks did not start on {hosts}: {job.wait(30, 'the start')}")
+    return job

@@ -7,7 +7,6 @@ no prted and no rank in the pods, no launcher and no host file in the login pod.
 
 from __future__ import annotations
 
-import concurrent.futures
 import os
 import re
 import shlex
@@ -20,21 +19,22 @@ from typing import Iterator
 import pytest
 
 from tests.e2e.k8sgo_jobs import (
+    ENDS_WITHIN,
     LAUNCHER_NAME,
+    end_job,
     hostfiles_left,
+    in_login,
     k8sgo_prologue,
-    kill_in_pod,
     launchers_left,
     leftovers,
     pids_named,
     pids_running,
-    wait_for,
+    start_sleeping_job,
 )
 
 pytestmark = [pytest.mark.cluster, pytest.mark.mpi]
 
 NODES = 4
-ENDS_WITHIN = 30.0
 BAD_ID_LAUNCHER = Path(__file__).resolve().with_name("bad_id_launcher.sh")
 EARLY_EXIT_LAUNCHER = Path(__file__).resolve().with_name("early_exit_launcher.sh")
 LINGERING_LAUNCHER = Path(__file__).resolve().with_name("lingering_launcher.sh")
@@ -43,53 +43,10 @@ LINGERING_LAUNCHER = Path(__file__).resolve().with_name("lingering_launcher.sh")
 @pytest.fixture(scope="module")
 def fragile_cluster(prrte_k8sgo: Path) -> Iterator:
     """Its pods run the PRRTE with plm/k8sgo (built first: the pods get it at `up`)."""
-    from tests.fixtures.cluster import _down, _up, require_root
+    from tests.fixtures.cluster import own_cluster
 
-    require_root()
-    name = f"kp-k8sgo-fail-{os.getpid() % 10000}"
-    cluster = _up(name, NODES, None)
-    try:
+    with own_cluster("kp-k8sgo-fail", NODES) as cluster:
         yield cluster
-    finally:
-        _down(name)
-
-
-def in_login(cluster, command: str, timeout: float = ENDS_WITHIN):
-    return cluster.pod_exec(cluster.login_pod, ["/bin/bash", "-c", command], timeout=timeout)
-
-
-def end_job(cluster) -> None:
-    """After a test that failed: no prterun of ours may outlive it."""
-    kill_in_pod(cluster, cluster.login_pod, "prterun")
-
-
-class Background:
-    """A prterun started in the login pod; `wait(within)` its result, or fail the test."""
-
-    def __init__(self, cluster, command: str) -> None:
-        self.cluster = cluster
-        self.pool = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-        self.future = self.pool.submit(in_login, cluster, command, 300)
-
-    def wait(self, within: float, what: str) -> subprocess.CompletedProcess[str]:
-        try:
-            return self.future.result(timeout=within)
-        except concurrent.futures.TimeoutError:
-            end_job(self.cluster)
-            pytest.fail(f"prterun did not exit within {within:.0f} s after {what}")
-        finally:
-            self.pool.shutdown(wait=True)
-
-
-def start_sleeping_job(cluster, hosts: list[str], prologue: str = "") -> Background:
-    """`sleep 60` on each host, once every rank runs."""
-    job = Background(cluster, (prologue or k8sgo_prologue())
-                     + f"prterun --host {','.join(hosts)} --map-by ppr:1:node sleep 60")
-    running = wait_for(lambda: len(pids_named(cluster, hosts, "sleep")) == len(hosts), 60)
-    if not running:
-        end_job(cluster)
-        pytest.fail(f"the ranks did not start on {hosts}: {job.wait(30, 'the start')}")
-    return job
 
 
 def hostname_job(cluster, prologue: str, hosts: list[str],

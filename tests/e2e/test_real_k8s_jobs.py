@@ -71,6 +71,31 @@ def test_a_killed_prterun_leaves_no_daemon(k8s_vcluster):
     assert wait_no_prted(k8s_vcluster, k8s_vcluster.compute_pods, timeout=60) == {}
 
 
+def test_detached_sessions_end_while_the_ranks_run(k8s_vcluster):
+    """plm_k8sgo_detach through containerd's CRI exec: every session ends (the launcher
+    says so, and its line comes before any rank's, which write to stderr after a sleep),
+    the job still runs to its end, and no daemon is left."""
+    pods = k8s_vcluster.compute_pods
+    result = run_job(k8s_vcluster, K8SGO + "export PRTE_MCA_plm_k8sgo_detach=true; "
+                     "prterun --map-by ppr:1:node sh -c 'sleep 8; hostname >&2'")
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    detached = [i for i, line in enumerate(lines) if f"detached from {len(pods)} daemons" in line]
+    ranks = [i for i, line in enumerate(lines) if line in pods]
+    assert sorted(lines[i] for i in ranks) == sorted(pods), result.stderr
+    assert len(detached) == 1 and detached[0] < min(ranks), result.stderr
+    assert wait_no_prted(k8s_vcluster, pods) == {}
+
+
+def test_a_killed_prterun_after_the_detach_leaves_no_daemon(k8s_vcluster):
+    """No session is left to end the daemons: each ends on losing prterun's connection."""
+    result = run_job(k8s_vcluster, K8SGO + "export PRTE_MCA_plm_k8sgo_detach=true; "
+                     "prterun --map-by ppr:1:node sleep 300 & sleep 8; kill -9 $!; wait; true")
+    assert result.returncode == 0, result.stderr
+    assert "detached from" in result.stderr, result.stderr
+    assert wait_no_prted(k8s_vcluster, k8s_vcluster.compute_pods, timeout=60) == {}
+
+
 def launcher_in_login(vcluster, command: str):
     """basic_launcher from the login pod on the hostfile the waiter wrote, as plm/k8sgo runs it."""
     return run_job(vcluster, f"basic_launcher -f /opt/hpc/etc/hostfile -- /bin/sh -c '{command}'",

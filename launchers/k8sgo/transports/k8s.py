@@ -118,7 +118,7 @@ class K8sTransport:
             self.session, pod, argv,
             heartbeat_interval=s.heartbeat_interval, heartbeat_timeout=s.heartbeat_timeout,
             guard=s.guard, namespace=ns, container=s.container, stdout=stdout, stderr=stderr,
-            flow=flow, env=env,
+            flow=flow, env=env, detachable=s.detachable,
         )
 
     async def close(self) -> None:

@@ -46,10 +46,11 @@ SYSTEM_CONFIG = "/etc/ssh/ssh_config"
 
 
 def remote_command(argv: Sequence[str], heartbeat_timeout: float, guard: str,
-                   env: Optional[Mapping[str, str]] = None) -> str:
+                   env: Optional[Mapping[str, str]] = None, detachable: bool = False) -> str:
     """The command line sshd hands to the login shell: it splits back into exactly argv
     under the guard (which adds `env`)."""
-    return shlex.join(wire.guard_argv(argv, heartbeat_timeout, guard, env=env))
+    return shlex.join(wire.guard_argv(argv, heartbeat_timeout, guard, env=env,
+                                      detachable=detachable))
 
 
 def default_config_paths(home: Optional[str] = None) -> list[str]:
@@ -157,6 +158,9 @@ class SshProcess:
     def kill_tree(self) -> bool:
         return False  # the GuardedProcess around this channel does it
 
+    def detach(self) -> bool:
+        return False  # as kill_tree
+
     def abort(self) -> None:
         self._conn.abort()
 
@@ -253,7 +257,7 @@ class SshTransport:
     ) -> RemoteProcess:
         s = self.settings
         address, port = self._where.get(host) or self.endpoint(host)
-        command = remote_command(argv, s.heartbeat_timeout, s.guard, env)
+        command = remote_command(argv, s.heartbeat_timeout, s.guard, env, s.detachable)
         conn = await self._connect(host, address, port)
         try:
             chan, session = await asyncio.wait_for(conn.create_session(

@@ -8,12 +8,11 @@ which reaches the compute pods' sshd over the pod network).
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Iterator
 
 import pytest
 
-from tests.fixtures.cluster import _down, _up, require_root
+from tests.fixtures.cluster import own_cluster
 
 if TYPE_CHECKING:
     from kube_pmix.local.cluster import Cluster
@@ -24,10 +23,5 @@ IDLE_TIMEOUT = 3.0
 
 @pytest.fixture(scope="package")
 def k8sgo_cluster() -> Iterator[Cluster]:
-    require_root()
-    name = f"kp-k8sgo-{os.getpid() % 10000}"
-    cluster = _up(name, NODES, IDLE_TIMEOUT)
-    try:
+    with own_cluster("kp-k8sgo", NODES, IDLE_TIMEOUT) as cluster:
         yield cluster
-    finally:
-        _down(name)

@@ -18,6 +18,12 @@ def test_k8sgo_selects_the_component_and_the_launcher():
         "PRTE_MCA_plm_k8sgo_launch_script=$(command -v basic_launcher); " + RUN)
 
 
+def test_k8sgo_detach_differs_only_in_the_detach_setting():
+    assert command("k8sgo+detach", HOSTFILE, AGENT) == (
+        BASE + "export PRTE_MCA_plm=k8sgo PRTE_MCA_plm_k8sgo_detach=true "
+        "PRTE_MCA_plm_k8sgo_launch_script=$(command -v basic_launcher); " + RUN)
+
+
 def test_ssh_variants_are_flat_and_differ_only_in_the_agent():
     for variant, agent in (("ssh+kubexec", "kubexec"), ("ssh+kubectl", str(AGENT))):
         assert command(variant, HOSTFILE, AGENT) == (

@@ -57,6 +57,12 @@ class FakeProc:
         self.inner.write(wire.encode(wire.KILL))
         return True
 
+    def detach(self) -> bool:
+        """As the guard: the session ends with status 0 ("stuck": it ends with 1 instead)."""
+        self.inner.write(wire.encode(wire.DETACH))
+        self._finish(1 if self.behaviour == "stuck" else 0)
+        return True
+
     def abort(self) -> None:
         self.aborted = True
         if not self.ended.done():
@@ -116,6 +122,7 @@ def run(transport: FakeTransport, hosts: list[str], *, concurrency: int = 64,
         grace: float = 0.05, keep_going: bool = False,
         stop_after: Optional[float] = None, supervised: bool = False,
         caller_ends_after: Optional[float] = None,
+        detach_after: Optional[float] = None,
         trace: Optional[list[tuple[str, dict]]] = None) -> tuple[list[Outcome], Fanout, bytes]:
     out = bytearray()
 
@@ -131,6 +138,8 @@ def run(transport: FakeTransport, hosts: list[str], *, concurrency: int = 64,
             asyncio.get_running_loop().call_later(stop_after, engine.stop, signal.SIGTERM)
         if caller_ends_after is not None:
             asyncio.get_running_loop().call_later(caller_ends_after, engine.caller_ending)
+        if detach_after is not None:
+            asyncio.get_running_loop().call_later(detach_after, engine.detach)
         return await asyncio.wait_for(engine.run(), 10), engine
 
     outcomes, engine = asyncio.run(main())
@@ -282,3 +291,28 @@ def test_running_daemons_hold_no_set_up_slot() -> None:
     assert engine.started == 10 and transport.most_in_flight == 3
     assert sorted(out.splitlines()) == sorted(f"up {h}".encode() for h in HOSTS)
     assert all(o.started and o.ended_by_us for o in outcomes)
+
+
+def test_detach_ends_every_session_and_is_no_failure_even_supervised() -> None:
+    """A supervised daemon that exits 0 is a failure, unless it is the detach's doing."""
+    transport = FakeTransport({h: "hang" for h in HOSTS})
+    trace: list[tuple[str, dict]] = []
+    outcomes, engine, _ = run(transport, HOSTS, supervised=True, detach_after=0.1, trace=trace)
+    assert [o.detached for o in outcomes] == [True] * 10
+    assert not any(o.failed or o.premature or o.ended_by_us for o in outcomes)
+    assert all(transport.procs[h].inner.records == [wire.encode(wire.DETACH)] for h in HOSTS)
+    assert ("detach", {"sessions": 10}) in trace
+    assert engine.stop_reason is None
+
+
+def test_a_session_that_ends_non_zero_at_the_detach_is_a_failure() -> None:
+    transport = FakeTransport({h: ("stuck" if h == "h3" else "hang") for h in HOSTS})
+    outcomes, _, _ = run(transport, HOSTS, supervised=True, detach_after=0.1)
+    assert [o.host for o in outcomes if o.failed] == ["h3"]
+    assert [o.detached for o in outcomes].count(True) == 9
+
+
+def test_a_daemon_whose_session_opens_after_the_detach_is_detached_too() -> None:
+    transport = FakeTransport({h: "hang" for h in HOSTS}, setup_delay=0.05)
+    outcomes, _, _ = run(transport, HOSTS, concurrency=2, detach_after=0.01)
+    assert [o.detached for o in outcomes] == [True] * 10

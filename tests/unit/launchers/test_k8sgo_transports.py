@@ -26,6 +26,12 @@ def test_ssh_command_line_splits_back_into_the_same_words() -> None:
                                  "--env", "PRTE_ESS_K8SGO_ID=2", "--", *PRRTE]
 
 
+def test_a_detachable_launch_starts_detachable_guards() -> None:
+    line = remote_command(PRRTE, 30, "kubexec-guard", daemon_env(2), detachable=True)
+    assert shlex.split(line) == ["kubexec-guard", "--heartbeat-timeout", "30", "--detachable",
+                                 "--env", "PRTE_ESS_K8SGO_ID=2", "--", *PRRTE]
+
+
 def pod(name: str, ip: str, phase: str = "Running") -> dict:
     return {"metadata": {"name": name}, "status": {"phase": phase, "podIP": ip,
                                                    "podIPs": [{"ip": ip}]}}

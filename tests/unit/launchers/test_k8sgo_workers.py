@@ -120,3 +120,26 @@ def test_workers_die_with_their_parent(tmp_path) -> None:
     else:
         os.kill(worker, signal.SIGKILL)
         pytest.fail("the worker outlived its parent")
+
+
+def test_a_relayed_signal_reaches_every_worker_and_is_no_end(tmp_path) -> None:
+    """The detach (SIGUSR1 with --detachable): each worker gets it and ends its sessions;
+    the launch's status is theirs (0), not 128+N."""
+    def work(part: range, started: Callable[[], None]) -> int:
+        detached = threading.Event()
+        signal.signal(signal.SIGUSR1, lambda *_: detached.set())
+        (tmp_path / f"holding-{part.start}").write_text("")
+        started()
+        if detached.wait(20):
+            (tmp_path / f"detached-{part.start}").write_text("")
+            return 0
+        return 1
+
+    def say(line: str) -> None:
+        os.kill(os.getpid(), signal.SIGUSR1)
+
+    status = run_workers(shards(3, 3), work, say, lambda s: "all started",
+                         relayed=(signal.SIGUSR1,))
+    assert status == 0
+    assert sorted(p.name for p in tmp_path.glob("detached-*")) == [
+        "detached-0", "detached-1", "detached-2"]

@@ -43,6 +43,10 @@ BEGIN_C_DECLS
  * ending (PRRTE 3.0 has no daemon start-up timeout) */
 #define PRTE_PLM_K8SGO_KEEP_GOING_ENV "K8SGO_KEEP_GOING"
 #define PRTE_PLM_K8SGO_KEEP_GOING_FLAG "--keep-going"
+/* plm_k8sgo_detach: the launcher starts its daemons' guards detachable, and on
+ * this signal ends every session and exits 0, the daemons running on */
+#define PRTE_PLM_K8SGO_DETACHABLE_FLAG "--detachable"
+#define PRTE_PLM_K8SGO_DETACH_SIGNAL SIGUSR1
 /* what one-line messages start with: the tool the user typed */
 #define PRTE_PLM_K8SGO_TOOL (NULL == prte_tool_basename ? "prterun" : prte_tool_basename)
 
@@ -51,6 +55,7 @@ typedef struct {
     char *launch_script; /* plm_k8sgo_launch_script */
     bool launch_quiet;   /* plm_k8sgo_launch_quiet: pass -q */
     char *launch_args;   /* plm_k8sgo_launch_args: words put before -f */
+    bool detach;         /* plm_k8sgo_detach: end the launchers' sessions once wired up */
 } prte_mca_plm_k8sgo_component_t;
 
 PRTE_MODULE_EXPORT extern prte_mca_plm_k8sgo_component_t prte_mca_plm_k8sgo_component;
@@ -62,6 +67,7 @@ typedef struct {
     int lifeline;       /* write end of its lifeline; -1 once closed */
     bool signalled;     /* we signalled it: how it then ended is not its failure */
     bool placed;        /* every one of its daemons was found on its own host */
+    bool detaching;     /* asked to detach: its exit 0 is expected from then on */
     pmix_rank_t first;
     pmix_rank_t count;
     char **hosts;       /* hostfile line i's host (no user@), for the placement check */
@@ -95,6 +101,8 @@ void prte_plm_k8sgo_close_lifelines(void);
  * failed on its own while PRRTE was aborting */
 void prte_plm_k8sgo_end_launchers(void);
 int prte_plm_k8sgo_num_launches(void);
+/* plm_k8sgo_detach: ask every launcher not yet asked to end its sessions */
+void prte_plm_k8sgo_detach_launchers(void);
 prte_plm_k8sgo_launch_t *prte_plm_k8sgo_launch(int i);
 
 /* ---- plm_k8sgo_placement.c ---- */

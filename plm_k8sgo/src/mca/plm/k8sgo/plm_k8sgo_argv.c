@@ -233,7 +233,7 @@ bool prte_plm_k8sgo_args_keep_going(void)
     return found;
 }
 
-/* SCRIPT [-q] [ARGS] -f /dev/fd/N -- */
+/* SCRIPT [-q] [--detachable] [ARGS] -f /dev/fd/N -- */
 void prte_plm_k8sgo_launcher_argv(int *argc, char ***argv, const char *script)
 {
     char **extra = launch_args(), *hostfile = NULL;
@@ -242,6 +242,9 @@ void prte_plm_k8sgo_launcher_argv(int *argc, char ***argv, const char *script)
     pmix_argv_append(argc, argv, script);
     if (prte_mca_plm_k8sgo_component.launch_quiet) {
         pmix_argv_append(argc, argv, "-q");
+    }
+    if (prte_mca_plm_k8sgo_component.detach) {
+        pmix_argv_append(argc, argv, PRTE_PLM_K8SGO_DETACHABLE_FLAG);
     }
     for (i = 0; NULL != extra && NULL != extra[i]; i++) {
         if ('\0' != extra[i][0]) {

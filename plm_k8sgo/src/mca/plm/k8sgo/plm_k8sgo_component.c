@@ -45,6 +45,7 @@ prte_mca_plm_k8sgo_component_t prte_mca_plm_k8sgo_component = {
     .launch_script = NULL,
     .launch_quiet = false,
     .launch_args = NULL,
+    .detach = false,
 };
 
 static int k8sgo_register(void)
@@ -69,6 +70,14 @@ static int k8sgo_register(void)
         "Extra launcher arguments, split on spaces, put before -f HOSTFILE "
         "(e.g. the launcher's transport or namespace flags)",
         PMIX_MCA_BASE_VAR_TYPE_STRING, &prte_mca_plm_k8sgo_component.launch_args);
+
+    prte_mca_plm_k8sgo_component.detach = false;
+    pmix_mca_base_component_var_register(c, "detach",
+        "Once every daemon has reported, have the launcher end its sessions (exec "
+        "or ssh) and exit, the daemons living on by PRRTE's own connections: "
+        "nothing is held through the API server for the job's life (needs a "
+        "launcher that takes " PRTE_PLM_K8SGO_DETACHABLE_FLAG ", as ours does)",
+        PMIX_MCA_BASE_VAR_TYPE_BOOL, &prte_mca_plm_k8sgo_component.detach);
 
     return PRTE_SUCCESS;
 }

@@ -159,8 +159,10 @@ static void launcher_exited(int sd, short flags, void *cbdata)
         PMIX_RELEASE(t2);
         return;
     }
-    /* an ordered teardown: the launcher ending is what we asked for */
-    if (prte_prteds_term_ordered || prte_abnormal_term_ordered || prte_finalizing) {
+    /* an ordered teardown, or a detach that went through: the launcher ending
+     * is what we asked for */
+    if (prte_prteds_term_ordered || prte_abnormal_term_ordered || prte_finalizing
+        || (l->detaching && WIFEXITED(status) && 0 == WEXITSTATUS(status))) {
         note_ending(l, status);
         forget_launch(l);
         PMIX_RELEASE(t2);
@@ -329,6 +331,7 @@ int prte_plm_k8sgo_start(char **argv, char **env, const char *path, int hostfile
     launches[num_launches].lifeline = pipefd[1];
     launches[num_launches].signalled = false;
     launches[num_launches].placed = false;
+    launches[num_launches].detaching = false;
     launches[num_launches].first = first;
     launches[num_launches].count = count;
     launches[num_launches].hosts = hosts;
@@ -354,6 +357,19 @@ fail:
     }
     close(pipefd[1]);
     return PRTE_ERR_SILENT;
+}
+
+void prte_plm_k8sgo_detach_launchers(void)
+{
+    int i;
+
+    for (i = 0; i < num_launches; i++) {
+        if (0 < launches[i].pid && !launches[i].detaching) {
+            launches[i].detaching = true;
+            /* the launcher alone, not its group: it ends its sessions itself */
+            kill(launches[i].pid, PRTE_PLM_K8SGO_DETACH_SIGNAL);
+        }
+    }
 }
 
 /* ---- teardown ------------------------------------------------------------ */

@@ -352,6 +352,11 @@ static void daemons_reported(int fd, short args, void *cbdata)
         PMIX_RELEASE(caddy);
         return;
     }
+    /* wired up: every daemon reached us through its parent in the routing tree,
+     * so the sessions are no longer what keeps it (docs/scaling.md) */
+    if (prte_mca_plm_k8sgo_component.detach) {
+        prte_plm_k8sgo_detach_launchers();
+    }
     prte_plm_base_daemons_reported(fd, args, cbdata);
 }
 
