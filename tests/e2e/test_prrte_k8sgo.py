@@ -206,6 +206,26 @@ def test_ssh_transport_through_launch_args(local_cluster, pod_sshd: PodSshd):
     assert leftovers(local_cluster, local_cluster.compute_pods) == {}
 
 
+def test_ssh_transport_detaches_too(local_cluster, pod_sshd: PodSshd):
+    """plm_k8sgo_detach over ssh: sshd ends each channel once the guard has let the
+    session go, while the ranks still run (they write to stderr after a sleep, so the
+    launcher's line comes first)."""
+    pods = local_cluster.compute_pods
+    guard = Path(local_cluster.venv) / "bin" / "kubexec-guard"
+    args = f"--transport ssh --ssh-config {pod_sshd.client_config} --guard {guard}"
+    result = run_job(local_cluster,
+                     k8sgo_prologue({"launch_args": args, "detach": "true"},
+                                    env={"HOME": str(pod_sshd.home)})
+                     + "prterun --map-by ppr:1:node sh -c 'sleep 3; hostname >&2'")
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    detached = [i for i, line in enumerate(lines) if f"detached from {len(pods)} daemons" in line]
+    ranks = [i for i, line in enumerate(lines) if line in pods]
+    assert sorted(lines[i] for i in ranks) == sorted(pods), result.stderr
+    assert len(detached) == 1 and detached[0] < min(ranks), result.stderr
+    assert leftovers(local_cluster, pods) == {}
+
+
 def test_a_hostfile_user_reaches_the_ssh_launcher(local_cluster, pod_sshd: PodSshd):
     """`mpiuser@pod` lines (PRRTE's hostfile syntax) keep their user on the way to the
     launcher: the ssh config's own user for these hosts (nobody) could not log in."""
