@@ -17,7 +17,14 @@ from typing import Iterator
 import pytest
 
 from tests.e2e.jobs import run_job
-from tests.e2e.k8sgo_jobs import k8sgo_prologue, kill_in_pod, leftovers, pids_named
+from tests.e2e.k8sgo_jobs import (
+    k8sgo_prologue,
+    kill_in_pod,
+    launchers_left,
+    leftovers,
+    pids_named,
+    wait_for,
+)
 from tests.fixtures.sshd import PodSshd, sshd_in_compute_pods
 
 pytestmark = [pytest.mark.cluster, pytest.mark.mpi]
@@ -149,15 +156,22 @@ def test_a_foreground_prte_ended_by_pterm_exits_0(local_cluster):
     assert leftovers(local_cluster, local_cluster.compute_pods) == {}
 
 
-def test_prun_add_host_grows_the_dvm_with_one_daemon_per_pod(local_cluster):
+@pytest.mark.parametrize("detach", [False, True], ids=["held", "detached"])
+def test_prun_add_host_grows_the_dvm_with_one_daemon_per_pod(local_cluster, detach: bool):
     """A DVM on 3 pods runs a job; `prun --add-host` of the other 2 then starts exactly
-    their daemons: every pod runs the job, none has two prteds."""
+    their daemons: every pod runs the job, none has two prteds. Detached, each launch's
+    launcher is gone once its daemons have reported, the grown one's too."""
     pods = local_cluster.compute_pods
     first, added = pods[:3], pods[3:5]
+    mca = {"detach": "true"} if detach else {}
     try:
-        started = run_job(local_cluster, k8sgo_prologue()
+        started = run_job(local_cluster, k8sgo_prologue(mca)
                           + f"prte --daemonize --host {','.join(first)}", launcher="prte")
         assert started.returncode == 0, started.stderr
+        if detach:
+            assert wait_for(lambda: not launchers_left(local_cluster), 30)
+        else:
+            assert launchers_left(local_cluster)  # held for the DVM's life
         job = run_job(local_cluster, "prun --map-by ppr:1:node hostname", launcher="prun")
         assert job.returncode == 0, job.stderr
         assert sorted(job.stdout.split()) == sorted(first)
@@ -165,6 +179,10 @@ def test_prun_add_host_grows_the_dvm_with_one_daemon_per_pod(local_cluster):
                         "--map-by ppr:1:node hostname", launcher="prun")
         assert grown.returncode == 0, grown.stderr
         assert sorted(grown.stdout.split()) == sorted(first + added)
+        if detach:
+            assert wait_for(lambda: not launchers_left(local_cluster), 30)
+            guards = pids_named(local_cluster, pods[:5], "kubexec-guard")
+            assert {pod: len(pids) for pod, pids in guards.items()} == {p: 1 for p in pods[:5]}
         prteds = pids_named(local_cluster, pods[:5], "prted")
         assert {pod: len(pids) for pod, pids in prteds.items()} == {pod: 1 for pod in pods[:5]}
         again = run_job(local_cluster, "prun --map-by ppr:1:node hostname", launcher="prun")
