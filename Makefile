@@ -55,7 +55,10 @@ demo: deps wheelhouse prrte-k8sgo
 # `make test RANDOM_ORDER_SEED=N` repeats it), so
 # a test that passes only after another (a master left running) shows; then the rest.
 RANDOM_ORDER_TESTS := tests/unit/launchers tests/integration/kubexec
-RANDOM_ORDER_SEED  ?= $(shell python3 -c 'import random; print(random.randrange(1000000))')
+# drawn once (`:=`): the run and its failure summary must name the same seed
+ifndef RANDOM_ORDER_SEED
+RANDOM_ORDER_SEED := $(shell python3 -c 'import random; print(random.randrange(1000000))')
+endif
 
 test: deps checkov-venv prrte-k8sgo k8s fuse-plugin
 	mkdir -p test-results

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.jobs import run_job, wait_no_prted
+from tests.e2e.jobs import run_job, wait_no_prted, wait_none_named
 
 pytestmark = [pytest.mark.k8s, pytest.mark.mpi, pytest.mark.timeout(1800)]
 
@@ -85,6 +85,9 @@ def test_detached_sessions_end_while_the_ranks_run(k8s_vcluster):
     assert sorted(lines[i] for i in ranks) == sorted(pods), result.stderr
     assert len(detached) == 1 and detached[0] < min(ranks), result.stderr
     assert wait_no_prted(k8s_vcluster, pods) == {}
+    # each detached guard was reparented to the pod's init (pause: shareProcessNamespace),
+    # which must reap it: a zombie would still be named here
+    assert wait_none_named(k8s_vcluster, pods, "kubexec-guard") == {}
 
 
 def test_a_killed_prterun_after_the_detach_leaves_no_daemon(k8s_vcluster):
@@ -94,6 +97,7 @@ def test_a_killed_prterun_after_the_detach_leaves_no_daemon(k8s_vcluster):
     assert result.returncode == 0, result.stderr
     assert "detached from" in result.stderr, result.stderr
     assert wait_no_prted(k8s_vcluster, k8s_vcluster.compute_pods, timeout=60) == {}
+    assert wait_none_named(k8s_vcluster, k8s_vcluster.compute_pods, "kubexec-guard") == {}
 
 
 def launcher_in_login(vcluster, command: str):
