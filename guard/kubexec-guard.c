@@ -730,23 +730,28 @@ static void relay_to_guard(int signo)
         kill(guard_pid, signo);
 }
 
-static void released(int signo)
+static void released(int signo, siginfo_t *info, void *context)
 {
-    (void)signo;
-    _exit(0); /* the guard detached: the exec is done, the command runs on */
+    (void)signo, (void)context;
+    if (info->si_pid == guard_pid && guard_pid > 0)
+        _exit(0); /* the guard detached: the exec is done, the command runs on */
 }
 
 /* Split into the sentinel (this process, the one the exec started: it only relays
  * signals to the guard and exits with its status) and the guard (the child, which
  * returns 0 here and goes on). In the guard, returns non-zero when the sentinel is
  * already gone. */
-static int sentinel(pid_t *sentinel_pid)
+static int sentinel(pid_t *sentinel_pid, int detachable)
 {
     pid_t parent = getpid();
-    /* before the fork: the guard may ask for the release at any time after it */
-    struct sigaction release = {.sa_handler = released};
-    sigemptyset(&release.sa_mask);
-    sigaction(RELEASE_SIGNAL, &release, NULL);
+    /* before the fork: the guard may ask for the release at any time after it; only a
+     * detachable guard does, and only its own signal counts (guard_pid is set at once
+     * after the fork, long before a launcher could have asked for a detach) */
+    if (detachable) {
+        struct sigaction release = {.sa_sigaction = released, .sa_flags = SA_SIGINFO};
+        sigemptyset(&release.sa_mask);
+        sigaction(RELEASE_SIGNAL, &release, NULL);
+    }
     pid_t pid = fork();
     if (pid < 0) {
         signal(RELEASE_SIGNAL, SIG_DFL);
@@ -839,7 +844,7 @@ int main(int argc, char **argv)
     sigemptyset(&mask);
     sigaddset(&mask, DEATH_SIGNAL);
     sigprocmask(SIG_BLOCK, &mask, NULL); /* queued from the fork on, read from the signalfd */
-    int lost = sentinel(&g.sentinel);
+    int lost = sentinel(&g.sentinel, g.detachable);
     if (lost)
         return lost;
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); /* best effort, as before */

@@ -562,3 +562,23 @@ def test_a_detach_record_to_a_guard_that_is_not_detachable_ends_the_tree(guards)
     assert proc.wait(10) == 255
     assert wait_gone([pid]) == []
     assert "bad record kind=0x58" in guard_says(proc)
+
+
+def test_only_the_guard_releases_the_exec_process(guards):
+    """The release signal from anyone but its own guard is not a detach: the session goes
+    on (and a guard that is not detachable installs no release at all)."""
+    proc = start_guard("echo $$; exec sleep 300", options=("--detachable",))
+    guards.append(proc)
+    (pid,) = read_pids(proc, 1)
+    guard = guard_under(proc.pid)
+    try:
+        os.kill(proc.pid, signal.SIGUSR1)
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.wait(1)
+        assert alive(pid)
+        send(proc, wire.encode(wire.DETACH))
+        assert proc.wait(10) == 0
+    finally:
+        for leftover in (pid, guard):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(leftover, signal.SIGKILL)
