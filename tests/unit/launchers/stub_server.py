@@ -193,6 +193,10 @@ class StubServer:
         for proc in self.processes:
             if proc.stdin is not None:
                 proc.stdin.close()  # the transport closes once all its pipes are closed
+                # a guard that exited before its last records were written broke the pipe:
+                # take that from the close waiter, or asyncio logs it as never retrieved
+                with contextlib.suppress(ConnectionError, asyncio.TimeoutError):
+                    await asyncio.wait_for(proc.stdin.wait_closed(), 10)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(proc.wait(), 10)
         for _ in range(50):  # let the pipe transports see EOF and close
