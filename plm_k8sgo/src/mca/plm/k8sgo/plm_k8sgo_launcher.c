@@ -163,6 +163,18 @@ static void launcher_exited(int sd, short flags, void *cbdata)
      * is what we asked for */
     if (prte_prteds_term_ordered || prte_abnormal_term_ordered || prte_finalizing
         || (l->detaching && WIFEXITED(status) && 0 == WEXITSTATUS(status))) {
+        /* ... unless a signal we did not send killed it: the daemons it held went
+         * with it (the runtime ends a dropped exec's process), and PRRTE may have
+         * seen one of them lost first; the user must still learn why */
+        if (WIFSIGNALED(status) && !l->signalled && !prte_finalizing) {
+            hosts = hosts_of(daemons, l, false);
+            pmix_asprintf(&how, "was killed by signal %d", WTERMSIG(status));
+            pmix_show_help("help-plm-k8sgo.txt", "launcher-failed-while-running", true,
+                           prte_mca_plm_k8sgo_component.launch_script, how,
+                           NULL == hosts ? "(none)" : hosts);
+            free(how);
+            free(hosts);
+        }
         note_ending(l, status);
         forget_launch(l);
         PMIX_RELEASE(t2);
