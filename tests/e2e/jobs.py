@@ -59,3 +59,16 @@ def run_job(cluster, command: str, *, hang_after: float = 90,
         cluster.pod_exec(cluster.login_pod, ["pkill", "-x", launcher], timeout=30)
         wait_no_prted(cluster, cluster.compute_pods)
         raise AssertionError(f"{command!r} did not end within {hang_after:.0f} s") from exc
+
+
+def end_dvm(cluster) -> None:
+    """After a DVM test, passed or failed: no `prte` left in the login pod, nor its session
+    directory. A `prte` killed outright cannot remove it, and the next DVM's `prun` would
+    then read two servers' pmix.* files and refuse to choose ("PMIx has found multiple
+    possible servers"): one failed test would fail every DVM test after it."""
+    cluster.pod_exec(cluster.login_pod, ["pkill", "-x", "prte"], timeout=30)  # it tidies up
+    if wait_none_named(cluster, [cluster.login_pod], "prte", 10):
+        cluster.pod_exec(cluster.login_pod, ["pkill", "-KILL", "-x", "prte"], timeout=30)
+        wait_none_named(cluster, [cluster.login_pod], "prte", 10)
+    cluster.pod_exec(cluster.login_pod, ["/bin/sh", "-c", 'rm -rf "${TMPDIR:-/tmp}"/prte.*'],
+                     timeout=30)

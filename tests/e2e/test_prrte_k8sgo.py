@@ -16,14 +16,11 @@ from typing import Iterator
 
 import pytest
 
-from tests.e2e.jobs import run_job
+from tests.e2e.jobs import end_dvm, run_job
 from tests.e2e.k8sgo_jobs import (
     k8sgo_prologue,
-    kill_in_pod,
-    launchers_left,
     leftovers,
     pids_named,
-    wait_for,
 )
 from tests.fixtures.sshd import PodSshd, sshd_in_compute_pods
 
@@ -134,7 +131,7 @@ def test_persistent_dvm_prte_prun_twice_pterm(local_cluster):
         assert stopped.returncode == 0, stopped.stderr
     finally:
         # a failed attempt must not leave its DVM to the next test
-        kill_in_pod(local_cluster, local_cluster.login_pod, "prte")
+        end_dvm(local_cluster)
     assert leftovers(local_cluster, local_cluster.compute_pods) == {}
 
 
@@ -149,29 +146,22 @@ def test_a_foreground_prte_ended_by_pterm_exits_0(local_cluster):
     try:
         result = run_job(local_cluster, script, launcher="prte")
     finally:
-        kill_in_pod(local_cluster, local_cluster.login_pod, "prte")
+        end_dvm(local_cluster)
     assert result.returncode == 0, result.stderr
     assert sorted(result.stdout.split()[:-1]) == sorted(local_cluster.compute_pods)
     assert result.stdout.split()[-1] == "prte-status=0", result.stderr
     assert leftovers(local_cluster, local_cluster.compute_pods) == {}
 
 
-@pytest.mark.parametrize("detach", [False, True], ids=["held", "detached"])
-def test_prun_add_host_grows_the_dvm_with_one_daemon_per_pod(local_cluster, detach: bool):
+def test_prun_add_host_grows_the_dvm_with_one_daemon_per_pod(local_cluster):
     """A DVM on 3 pods runs a job; `prun --add-host` of the other 2 then starts exactly
-    their daemons: every pod runs the job, none has two prteds. Detached, each launch's
-    launcher is gone once its daemons have reported, the grown one's too."""
+    their daemons: every pod runs the job, none has two prteds."""
     pods = local_cluster.compute_pods
     first, added = pods[:3], pods[3:5]
-    mca = {"detach": "true"} if detach else {}
     try:
-        started = run_job(local_cluster, k8sgo_prologue(mca)
+        started = run_job(local_cluster, k8sgo_prologue()
                           + f"prte --daemonize --host {','.join(first)}", launcher="prte")
         assert started.returncode == 0, started.stderr
-        if detach:
-            assert wait_for(lambda: not launchers_left(local_cluster), 30)
-        else:
-            assert launchers_left(local_cluster)  # held for the DVM's life
         job = run_job(local_cluster, "prun --map-by ppr:1:node hostname", launcher="prun")
         assert job.returncode == 0, job.stderr
         assert sorted(job.stdout.split()) == sorted(first)
@@ -179,10 +169,6 @@ def test_prun_add_host_grows_the_dvm_with_one_daemon_per_pod(local_cluster, deta
                         "--map-by ppr:1:node hostname", launcher="prun")
         assert grown.returncode == 0, grown.stderr
         assert sorted(grown.stdout.split()) == sorted(first + added)
-        if detach:
-            assert wait_for(lambda: not launchers_left(local_cluster), 30)
-            guards = pids_named(local_cluster, pods[:5], "kubexec-guard")
-            assert {pod: len(pids) for pod, pids in guards.items()} == {p: 1 for p in pods[:5]}
         prteds = pids_named(local_cluster, pods[:5], "prted")
         assert {pod: len(pids) for pod, pids in prteds.items()} == {pod: 1 for pod in pods[:5]}
         again = run_job(local_cluster, "prun --map-by ppr:1:node hostname", launcher="prun")
@@ -190,7 +176,7 @@ def test_prun_add_host_grows_the_dvm_with_one_daemon_per_pod(local_cluster, deta
         stopped = run_job(local_cluster, "pterm", launcher="pterm")
         assert stopped.returncode == 0, stopped.stderr
     finally:
-        kill_in_pod(local_cluster, local_cluster.login_pod, "prte")
+        end_dvm(local_cluster)
     assert leftovers(local_cluster, pods) == {}
 
 

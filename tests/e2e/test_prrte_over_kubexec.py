@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.jobs import prted_pids, run_job, wait_no_prted, wait_none_named
+from tests.e2e.jobs import end_dvm, prted_pids, run_job, wait_no_prted, wait_none_named
 
 pytestmark = [pytest.mark.cluster, pytest.mark.mpi]
 
@@ -54,7 +54,7 @@ def test_persistent_dvm_prte_prun_pterm(local_cluster):
         assert wait_no_prted(local_cluster, local_cluster.compute_pods) == {}
     finally:
         # a failed attempt must not leave its DVM to the next one
-        local_cluster.pod_exec(local_cluster.login_pod, ["pkill", "-x", "prte"], timeout=30)
+        end_dvm(local_cluster)
         wait_no_prted(local_cluster, local_cluster.compute_pods)
 
 

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from tests.e2e.jobs import run_job, wait_no_prted, wait_none_named
+from tests.e2e.jobs import end_dvm, run_job, wait_no_prted, wait_none_named
 
 # The first test here may build every image from nothing (tests/fixtures/images.py): on a
 # cold podman cache that alone comes near the suite's 600 s per test, setup included.
@@ -142,7 +142,7 @@ def test_prun_injected_into_the_image_reaches_the_outer_dvm(cluster_with_image,
         # pterm's own doing, checked before the clean-up below could do it instead
         assert wait_none_named(cluster, [cluster.login_pod], "prte") == {}
     finally:
-        cluster.pod_exec(cluster.login_pod, ["pkill", "-x", "prte"], timeout=30)
+        end_dvm(cluster)
     assert result.returncode == 0, result.stdout + result.stderr
     counts = dict((host, int(n)) for n, host in
                   re.findall(r"^\s*(\d+) (\S+)$", result.stdout, re.M))
