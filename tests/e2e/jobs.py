@@ -72,3 +72,14 @@ def end_dvm(cluster) -> None:
         wait_none_named(cluster, [cluster.login_pod], "prte", 10)
     cluster.pod_exec(cluster.login_pod, ["/bin/sh", "-c", 'rm -rf "${TMPDIR:-/tmp}"/prte.*'],
                      timeout=30)
+
+
+def detached_before_ranks(stderr: str, pods) -> bool:
+    """A detached job's stderr, whose ranks each print their pod's name there after a sleep:
+    every pod's line once, and the launcher's one "detached from N daemons" line before any
+    of them (the sessions ended while the ranks still ran)."""
+    lines = stderr.splitlines()
+    detached = [i for i, line in enumerate(lines) if f"detached from {len(pods)} daemons" in line]
+    ranks = [i for i, line in enumerate(lines) if line in pods]
+    return (sorted(lines[i] for i in ranks) == sorted(pods) and len(detached) == 1
+            and detached[0] < min(ranks))

@@ -16,7 +16,7 @@ from typing import Iterator
 
 import pytest
 
-from tests.e2e.jobs import end_dvm, run_job
+from tests.e2e.jobs import detached_before_ranks, end_dvm, run_job
 from tests.e2e.k8sgo_jobs import (
     k8sgo_prologue,
     leftovers,
@@ -222,11 +222,7 @@ def test_ssh_transport_detaches_too(local_cluster, pod_sshd: PodSshd):
                                     env={"HOME": str(pod_sshd.home)})
                      + "prterun --map-by ppr:1:node sh -c 'sleep 3; hostname >&2'")
     assert result.returncode == 0, result.stderr
-    lines = result.stderr.splitlines()
-    detached = [i for i, line in enumerate(lines) if f"detached from {len(pods)} daemons" in line]
-    ranks = [i for i, line in enumerate(lines) if line in pods]
-    assert sorted(lines[i] for i in ranks) == sorted(pods), result.stderr
-    assert len(detached) == 1 and detached[0] < min(ranks), result.stderr
+    assert detached_before_ranks(result.stderr, pods), result.stderr
     assert leftovers(local_cluster, pods) == {}
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.jobs import run_job, wait_no_prted, wait_none_named
+from tests.e2e.jobs import detached_before_ranks, run_job, wait_no_prted, wait_none_named
 
 pytestmark = [pytest.mark.k8s, pytest.mark.mpi, pytest.mark.timeout(1800)]
 
@@ -79,11 +79,7 @@ def test_detached_sessions_end_while_the_ranks_run(k8s_vcluster):
     result = run_job(k8s_vcluster, K8SGO + "export PRTE_MCA_plm_k8sgo_detach=true; "
                      "prterun --map-by ppr:1:node sh -c 'sleep 8; hostname >&2'")
     assert result.returncode == 0, result.stderr
-    lines = result.stderr.splitlines()
-    detached = [i for i, line in enumerate(lines) if f"detached from {len(pods)} daemons" in line]
-    ranks = [i for i, line in enumerate(lines) if line in pods]
-    assert sorted(lines[i] for i in ranks) == sorted(pods), result.stderr
-    assert len(detached) == 1 and detached[0] < min(ranks), result.stderr
+    assert detached_before_ranks(result.stderr, pods), result.stderr
     assert wait_no_prted(k8s_vcluster, pods) == {}
     # each detached guard was reparented to the pod's init (pause: shareProcessNamespace),
     # which must reap it: a zombie would still be named here
